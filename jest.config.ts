@@ -1,0 +1,36 @@
+import type { Config } from 'jest';
+
+const config: Config = {
+  testEnvironment: 'node',
+  rootDir: '.',
+  globalSetup: '<rootDir>/test/support/global-setup.mjs',
+  globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
+  setupFiles: ['<rootDir>/test/support/env.ts'],
+  // Two workers on these 2-core machines; each has a database of its own (test/support/env.ts).
+  maxWorkers: 2,
+  testTimeout: 30_000,
+  testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts'],
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
+  // @fastify/static (Swagger UI's assets) require()s the ESM-only content-disposition, which
+  // Jest can only load natively from Node 24.9; on older Node it is compiled to CommonJS.
+  transformIgnorePatterns: ['/node_modules/(?!content-disposition/)'],
+  transform: {
+    '/node_modules/content-disposition/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs' }, diagnostics: false }],
+    '^.+\\.ts$': [
+      'ts-jest',
+      {
+        useESM: true,
+        // ts-jest only supports nodenext with isolatedModules, which would take the type
+        // information the Swagger plugin needs; ES modules with bundler resolution compile the
+        // same sources (explicit .js specifiers included) to the same ESM output.
+        tsconfig: { module: 'esnext', moduleResolution: 'bundler' },
+        astTransformers: { before: ['<rootDir>/test/swagger-plugin.transformer.cjs'] },
+      },
+    ],
+  },
+};
+
+export default config;

@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { DevicesModule } from '../devices/devices.module.js';
+import { AccountDevicesController } from './account-devices.controller.js';
+import { AccountsController } from './accounts.controller.js';
+import { AccountsService } from './accounts.service.js';
+import { Account, AccountSchema } from './schemas/account.schema.js';
+
+@Module({
+  imports: [MongooseModule.forFeature([{ name: Account.name, schema: AccountSchema }]), DevicesModule],
+  controllers: [AccountsController, AccountDevicesController],
+  providers: [AccountsService],
+})
+export class AccountsModule {}

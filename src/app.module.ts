@@ -1,0 +1,34 @@
+import { Module, ValidationPipe } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { AccountsModule } from './accounts/accounts.module.js';
+import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
+import { validationExceptionFactory } from './common/pipes/validation-exception.factory.js';
+import { appConfig } from './config/app.config.js';
+import { databaseConfig } from './config/database.config.js';
+import { validateEnvironment } from './config/env.validation.js';
+import { relationConfig } from './config/relation.config.js';
+import { DatabaseModule } from './database/database.module.js';
+import { DevicesModule } from './devices/devices.module.js';
+
+@Module({
+  imports: [
+    ConfigModule.forRoot({ isGlobal: true, load: [appConfig, databaseConfig, relationConfig], validate: validateEnvironment }),
+    DatabaseModule,
+    DevicesModule,
+    AccountsModule,
+  ],
+  providers: [
+    {
+      provide: APP_PIPE,
+      useValue: new ValidationPipe({
+        whitelist: true,
+        forbidNonWhitelisted: true,
+        transform: true,
+        exceptionFactory: validationExceptionFactory,
+      }),
+    },
+    { provide: APP_FILTER, useClass: AllExceptionsFilter },
+  ],
+})
+export class AppModule {}

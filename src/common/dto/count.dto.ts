@@ -1,0 +1,4 @@
+export class CountDto {
+  /** @example 1 */
+  count: number;
+}

@@ -1,0 +1,89 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { STATUS_CODES } from 'node:http';
+import mongoose from 'mongoose';
+
+const { MongoError, MongoServerError } = mongoose.mongo;
+import { type ErrorDetail, type ErrorResponse } from '../dto/error-response.dto.js';
+
+const DUPLICATE_KEY = 11000;
+
+/**
+ * Turns every error into the one DESIGN.md error shape. Errors that are not the client's fault
+ * are logged with their stack and answered without it.
+ */
+@Catch()
+export class AllExceptionsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Errors');
+
+  constructor(private readonly adapterHost: HttpAdapterHost) {}
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const { statusCode, message, details } = this.describe(exception);
+    if (statusCode >= 500) this.logger.error(message, exception instanceof Error ? exception.stack : String(exception));
+
+    const body: ErrorResponse = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };
+    if (details?.length) body.details = details;
+    const { httpAdapter } = this.adapterHost;
+    httpAdapter.reply(host.switchToHttp().getResponse(), body, statusCode);
+  }
+
+  private describe(exception: unknown): { statusCode: number; message: string; details?: ErrorDetail[] } {
+    if (exception instanceof HttpException) {
+      const statusCode = exception.getStatus();
+      const response = exception.getResponse();
+      if (typeof response === 'string') return { statusCode, message: response };
+      const { message, details } = response as { message?: unknown; details?: ErrorDetail[] };
+      const text = Array.isArray(message) ? message.join('; ') : typeof message === 'string' ? message : exception.message;
+      return { statusCode, message: text, details };
+    }
+    if (exception instanceof mongoose.Error.ValidationError) {
+      const details = Object.values(exception.errors).map((error) => ({
+        path: error.path,
+        code: error instanceof mongoose.Error.CastError ? 'invalid_type' : (error as mongoose.Error.ValidatorError).kind,
+        message: error.message,
+      }));
+      return { statusCode: HttpStatus.BAD_REQUEST, message: details.map((d) => d.message).join('; '), details };
+    }
+    if (exception instanceof mongoose.Error.CastError) {
+      const message = `${exception.path} must be a valid ${exception.kind}`;
+      return { statusCode: HttpStatus.BAD_REQUEST, message, details: [{ path: exception.path, code: 'invalid_type', message }] };
+    }
+    if (exception instanceof MongoServerError && exception.code === DUPLICATE_KEY) {
+      const field = duplicateKeyField(exception);
+      const message = field ? `${field} is already taken` : 'A unique value is already taken';
+      return { statusCode: HttpStatus.CONFLICT, message, details: field ? [{ path: field, code: 'duplicate', message }] : undefined };
+    }
+    if (isDatabaseUnreachable(exception)) {
+      return { statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: 'The database is unavailable; try again shortly' };
+    }
+    const clientError = fastifyClientError(exception);
+    if (clientError) return clientError;
+    return { statusCode: HttpStatus.INTERNAL_SERVER_ERROR, message: 'Internal server error' };
+  }
+}
+
+/**
+ * MongoDB names the field in `keyValue`; mongo-java-server does not, so fall back to the
+ * index name in the message (`index: myId_1 dup key`), whose first segment is the field.
+ */
+export function duplicateKeyField(error: mongoose.mongo.MongoServerError): string | undefined {
+  const keyValue = error.keyValue as Record<string, unknown> | undefined;
+  if (keyValue && Object.keys(keyValue).length > 0) return Object.keys(keyValue)[0];
+  const index = /index: ([\w.]+?)(?:_-?1)*\b/.exec(error.message)?.[1] ?? /dup key: \{ ?"?([\w.]+)"?:/.exec(error.message)?.[1];
+  return index;
+}
+
+function isDatabaseUnreachable(exception: unknown): boolean {
+  if (!(exception instanceof MongoError)) return exception instanceof mongoose.Error.MongooseServerSelectionError;
+  return ['MongoServerSelectionError', 'MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoNotConnectedError', 'MongoTopologyClosedError'].includes(exception.name);
+}
+
+/** Errors Fastify raises before a route runs (bad JSON, wrong content type, body too large). */
+function fastifyClientError(exception: unknown): { statusCode: number; message: string } | undefined {
+  if (!(exception instanceof Error)) return undefined;
+  const { statusCode, code } = exception as Error & { statusCode?: unknown; code?: unknown };
+  if (typeof statusCode !== 'number' || statusCode < 400 || statusCode >= 500) return undefined;
+  if (typeof code !== 'string' || !code.startsWith('FST_')) return undefined;
+  return { statusCode, message: exception.message };
+}

@@ -1,0 +1,61 @@
+import { Inject, Injectable, Logger, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { type ConfigType } from '@nestjs/config';
+import { InjectConnection, MongooseModule } from '@nestjs/mongoose';
+import { type Connection } from 'mongoose';
+import { databaseConfig } from '../config/database.config.js';
+import { type DatabaseEngine } from './database-engine.js';
+import { resolveDatabase } from './resolve-database.js';
+
+export const DATABASE_ENGINE = Symbol('DATABASE_ENGINE');
+
+const logger = new Logger('Database');
+
+@Module({
+  providers: [
+    {
+      provide: DATABASE_ENGINE,
+      inject: [databaseConfig.KEY],
+      useFactory: (config: ConfigType<typeof databaseConfig>) =>
+        resolveDatabase({ uri: config.uri, dataDir: config.dataDir || undefined, log: (message) => logger.log(message) }),
+    },
+  ],
+  exports: [DATABASE_ENGINE],
+})
+class DatabaseEngineModule {}
+
+/** Owns the lifetime of the database: indexes ready before the first request, engine stopped last. */
+@Injectable()
+class DatabaseLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  constructor(
+    @Inject(DATABASE_ENGINE) private readonly engine: DatabaseEngine,
+    @InjectConnection() private readonly connection: Connection,
+  ) {}
+
+  /**
+   * Unique indexes are what turn a duplicate `myId` into a 409; Mongoose builds them in the
+   * background, so the service waits for them rather than racing its first requests.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    await Promise.all(Object.values(this.connection.models).map((model) => model.init()));
+  }
+
+  /** The connection closes before the engine it talks to stops. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.connection.close();
+    await this.engine.stop();
+  }
+}
+
+@Module({
+  imports: [
+    DatabaseEngineModule,
+    MongooseModule.forRootAsync({
+      imports: [DatabaseEngineModule],
+      inject: [DATABASE_ENGINE],
+      useFactory: (engine: DatabaseEngine) => ({ uri: engine.uri, serverSelectionTimeoutMS: 5_000 }),
+    }),
+  ],
+  providers: [DatabaseLifecycle],
+  exports: [DatabaseEngineModule],
+})
+export class DatabaseModule {}
