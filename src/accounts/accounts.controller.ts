@@ -1,17 +1,22 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Delete, Get, Head, HttpCode, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { type FastifyReply } from 'fastify';
 import { type Types } from 'mongoose';
 import { ApiErrors } from '../common/decorators/api-errors.decorator.js';
+import { ApiFilterQuery, ApiWhereQuery } from '../common/decorators/api-filter.decorator.js';
 import { CountDto } from '../common/dto/count.dto.js';
+import { ExistsDto } from '../common/dto/exists.dto.js';
+import { ParseFilterPipe, ParseWherePipe } from '../common/filter/filter.pipes.js';
+import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
 import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
+import { ACCOUNT_FILTER } from './account.filter.js';
 import { AccountsService } from './accounts.service.js';
-import { AccountQueryDto } from './dto/account-query.dto.js';
 import { AccountDto } from './dto/account.dto.js';
 import { CreateAccountDto } from './dto/create-account.dto.js';
 import { UpdateAccountDto } from './dto/update-account.dto.js';
 
-const DEFAULT_PAGE = { skip: 0, limit: 100 };
+const INCLUDE = { name: 'include', required: false, enum: ['devices'], description: 'Shorthand for filter.include: adds each account\'s `devices`, in `deviceIds` order' };
+const TOTAL = { 'X-Total-Count': { description: 'Number of accounts matching `where`, ignoring limit and skip', schema: { type: 'integer' } } };
 
 @ApiTags('accounts')
 @ApiErrors(503)
@@ -26,21 +31,56 @@ export class AccountsController {
     return this.accounts.create(dto);
   }
 
-  /** Lists accounts; `include=devices` adds each account's devices. `X-Total-Count` gives the number of all of them. */
+  /** Lists accounts matching the filter; `where: { deviceIds: id }` finds those holding a device. */
   @Get()
-  @ApiOkResponse({ type: [AccountDto], headers: { 'X-Total-Count': { description: 'Number of matching accounts', schema: { type: 'integer' } } } })
+  @ApiFilterQuery()
+  @ApiQuery(INCLUDE)
+  @ApiOkResponse({ type: [AccountDto], headers: TOTAL })
   @ApiErrors(400)
-  async findAll(@Query() query: AccountQueryDto, @Res({ passthrough: true }) reply: FastifyReply): Promise<AccountDto[]> {
-    const page = await this.accounts.findAll(DEFAULT_PAGE, query);
+  async findAll(@Query(new ParseFilterPipe(ACCOUNT_FILTER)) filter: ParsedFilter, @Res({ passthrough: true }) reply: FastifyReply): Promise<AccountDto[]> {
+    const page = await this.accounts.findAll(filter);
     reply.header('X-Total-Count', page.total);
     return page.items;
   }
 
+  /** Counts the accounts matching `where`. */
+  @Get('count')
+  @ApiWhereQuery()
+  @ApiErrors(400)
+  async count(@Query(new ParseWherePipe(ACCOUNT_FILTER)) where: MongoFilter): Promise<CountDto> {
+    return { count: await this.accounts.count(where) };
+  }
+
+  /** The first account matching the filter. */
+  @Get('findOne')
+  @ApiFilterQuery()
+  @ApiQuery(INCLUDE)
+  @ApiErrors(400, 404)
+  findFirst(@Query(new ParseFilterPipe(ACCOUNT_FILTER)) filter: ParsedFilter): Promise<AccountDto> {
+    return this.accounts.findFirst(filter);
+  }
+
   /** Reads one account; `include=devices` adds its devices in `deviceIds` order. */
   @Get(':id')
+  @ApiFilterQuery(' Only fields and include apply here.')
+  @ApiQuery(INCLUDE)
   @ApiErrors(400, 404)
-  findOne(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Query() query: AccountQueryDto): Promise<AccountDto> {
-    return this.accounts.findOne(id, query);
+  findOne(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Query(new ParseFilterPipe(ACCOUNT_FILTER)) filter: ParsedFilter): Promise<AccountDto> {
+    return this.accounts.findOne(id, filter);
+  }
+
+  /** 200 when the account exists, 404 when it does not. */
+  @Head(':id')
+  @ApiErrors(400, 404)
+  async head(@Param('id', ParseObjectIdPipe) id: Types.ObjectId): Promise<void> {
+    await this.accounts.assertExists(id);
+  }
+
+  /** Whether the account exists. */
+  @Get(':id/exists')
+  @ApiErrors(400)
+  async exists(@Param('id', ParseObjectIdPipe) id: Types.ObjectId): Promise<ExistsDto> {
+    return { exists: await this.accounts.exists(id) };
   }
 
   /** Changes some fields; a given `deviceIds` replaces the whole relation. */

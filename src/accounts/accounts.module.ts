@@ -4,11 +4,12 @@ import { DevicesModule } from '../devices/devices.module.js';
 import { AccountDevicesController } from './account-devices.controller.js';
 import { AccountsController } from './accounts.controller.js';
 import { AccountsService } from './accounts.service.js';
+import { DeviceAccountsController } from './device-accounts.controller.js';
 import { Account, AccountSchema } from './schemas/account.schema.js';
 
 @Module({
   imports: [MongooseModule.forFeature([{ name: Account.name, schema: AccountSchema }]), DevicesModule],
-  controllers: [AccountsController, AccountDevicesController],
+  controllers: [AccountsController, AccountDevicesController, DeviceAccountsController],
   providers: [AccountsService],
 })
 export class AccountsModule {}

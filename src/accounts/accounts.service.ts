@@ -3,20 +3,21 @@ import { type ConfigType } from '@nestjs/config';
 import { InjectModel } from '@nestjs/mongoose';
 import { type Model, type Types } from 'mongoose';
 import { notFound, unprocessable } from '../common/errors.js';
+import { FILTER_LIMITS } from '../common/filter/filter.limits.js';
+import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
+import { projectionWith, without } from '../common/filter/projection.js';
 import { relationConfig } from '../config/relation.config.js';
 import { type DeviceKey, describeDeviceKey } from '../devices/device-key.js';
-import { type Page, DevicesService, deviceNotFound } from '../devices/devices.service.js';
-import { type Device } from '../devices/schemas/device.schema.js';
+import { type Page, DevicesService, deviceNotFound, stableSort } from '../devices/devices.service.js';
+import { type CreateDeviceDto } from '../devices/dto/create-device.dto.js';
+import { type DeviceDto } from '../devices/dto/device.dto.js';
+import { type UpdateDeviceDto } from '../devices/dto/update-device.dto.js';
 import { type AccountDto } from './dto/account.dto.js';
 import { type CreateAccountDto } from './dto/create-account.dto.js';
 import { type UpdateAccountDto } from './dto/update-account.dto.js';
 import { Account } from './schemas/account.schema.js';
 
 const ACCOUNT_FIELDS = { _id: 1, name: 1, deviceIds: 1, createdAt: 1, updatedAt: 1 } as const;
-
-export interface ReadOptions {
-  include?: 'devices';
-}
 
 /**
  * Accounts and the relation's rules, in one place. Every change to `deviceIds` is a single
@@ -33,33 +34,69 @@ export class AccountsService {
   ) {}
 
   async create(dto: CreateAccountDto): Promise<AccountDto> {
-    const deviceIds = await this.resolveDeviceIds(dto.deviceIds ?? []);
+    const deviceIds = await this.resolveDeviceIds(dto.deviceIds ?? [], 'deviceIds');
     const created = await this.accounts.create({ name: dto.name, deviceIds });
-    return this.withoutVanishedDevices(created.toObject());
+    const { _id, name, createdAt, updatedAt } = created.toObject();
+    return this.withoutVanishedDevices({ _id, name, deviceIds, createdAt, updatedAt });
   }
 
-  async findAll(page: { skip: number; limit: number }, options: ReadOptions = {}): Promise<Page<AccountDto>> {
-    const [items, total] = await Promise.all([
-      this.accounts.find({}, ACCOUNT_FIELDS).sort({ _id: 1 }).skip(page.skip).limit(page.limit).lean().exec(),
-      this.accounts.countDocuments().exec(),
+  /** Accounts matching the filter; `within` narrows them further (the reverse lookup). */
+  async findAll(filter: ParsedFilter, within?: MongoFilter): Promise<Page<AccountDto>> {
+    const own = await this.devices.resolveRefs(filter.where);
+    const where = within ? { $and: [within, own] } : own;
+    const include = filter.include.find((item) => item.relation === 'devices');
+    const { projection, strip } = projectionWith(filter.fields, include ? ['deviceIds'] : []);
+    const [accounts, total] = await Promise.all([
+      this.accounts
+        .find(where, projection ?? ACCOUNT_FIELDS)
+        .sort(stableSort(filter.order))
+        .skip(filter.skip)
+        .limit(filter.limit ?? FILTER_LIMITS.defaultLimit)
+        .lean<AccountDto[]>()
+        .exec(),
+      this.accounts.countDocuments(where).exec(),
     ]);
-    return { items: options.include === 'devices' ? await this.withDevices(items) : items, total };
+    const items = include ? await this.withDevices(accounts, include.scope) : accounts;
+    return { items: items.map((account) => without(account, strip)), total };
   }
 
-  async findOne(id: Types.ObjectId, options: ReadOptions = {}): Promise<AccountDto> {
-    const account = await this.accounts.findById(id, ACCOUNT_FIELDS).lean().exec();
+  async count(where: MongoFilter): Promise<number> {
+    return this.accounts.countDocuments(await this.devices.resolveRefs(where)).exec();
+  }
+
+  /** The first account matching the filter, or 404. */
+  async findFirst(filter: ParsedFilter): Promise<AccountDto> {
+    const { items } = await this.findAll({ ...filter, limit: 1 });
+    if (items.length === 0) throw notFound('No account matches the filter');
+    return items[0];
+  }
+
+  /** One account; the filter's `fields` and `include` apply (its where, order and paging do not). */
+  async findOne(id: Types.ObjectId, filter?: ParsedFilter): Promise<AccountDto> {
+    const include = filter?.include.find((item) => item.relation === 'devices');
+    const { projection, strip } = projectionWith(filter?.fields, include ? ['deviceIds'] : []);
+    const account = await this.accounts.findById(id, projection ?? ACCOUNT_FIELDS).lean<AccountDto>().exec();
     if (!account) throw accountNotFound(id);
-    return options.include === 'devices' ? (await this.withDevices([account]))[0] : account;
+    const [result] = include ? await this.withDevices([account], include.scope) : [account];
+    return without(result, strip);
+  }
+
+  async exists(id: Types.ObjectId): Promise<boolean> {
+    return (await this.accounts.exists({ _id: id }).exec()) !== null;
+  }
+
+  async assertExists(id: Types.ObjectId): Promise<void> {
+    if (!(await this.exists(id))) throw accountNotFound(id);
   }
 
   /** PATCH: the given fields only; a given `deviceIds` replaces the whole list. */
   update(id: Types.ObjectId, dto: UpdateAccountDto): Promise<AccountDto> {
-    return this.write(id, dto);
+    return this.write(id, dto, 'deviceIds');
   }
 
   /** PUT: every field; a missing `deviceIds` empties the relation. */
   replace(id: Types.ObjectId, dto: CreateAccountDto): Promise<AccountDto> {
-    return this.write(id, { name: dto.name, deviceIds: dto.deviceIds ?? [] });
+    return this.write(id, { name: dto.name, deviceIds: dto.deviceIds ?? [] }, 'deviceIds');
   }
 
   /** Deletes the account; its devices stay. */
@@ -69,26 +106,96 @@ export class AccountsService {
     return { count: 1 };
   }
 
+  /** The accounts that reference a device (404 for an unknown device); served by the multikey index. */
+  async referencing(key: DeviceKey, filter: ParsedFilter): Promise<Page<AccountDto>> {
+    const deviceId = await this.devices.idOf(key);
+    if ('_id' in key && !(await this.devices.exists(key))) throw deviceNotFound(key);
+    return this.findAll(filter, { deviceIds: deviceId });
+  }
+
   /**
-   * A page of the account's devices in reference order. Only the page's ids are read from
-   * the account ($slice), and only those devices fetched, however long the relation is.
+   * A page of the account's devices. Without `where` or `order` only the page's ids are read
+   * from the account ($slice) and only those devices fetched, however long the relation is.
+   * With them, the devices collection is queried within the account's ids; without an
+   * `order` the reference order is kept.
    */
-  async listDevices(id: Types.ObjectId, page: { skip: number; limit: number }): Promise<Page<Device>> {
-    const [slice] = await this.accounts
-      .aggregate<{ total: number; ids: Types.ObjectId[] }>([
-        { $match: { _id: id } },
-        { $project: { _id: 0, total: { $size: '$deviceIds' }, ids: { $slice: ['$deviceIds', page.skip, page.limit] } } },
-      ])
-      .exec();
-    if (!slice) throw accountNotFound(id);
-    return { items: inOrder(slice.ids, await this.devices.findByIds(slice.ids)), total: slice.total };
+  async listDevices(id: Types.ObjectId, filter: ParsedFilter): Promise<Page<DeviceDto>> {
+    const where = await this.devices.resolveRefs(filter.where);
+    const limit = filter.limit ?? FILTER_LIMITS.defaultLimit;
+    const { projection, strip } = projectionWith(filter.fields, ['_id']);
+    const answer = (devices: DeviceDto[]) => devices.map((device) => without(device, strip));
+
+    if (Object.keys(where).length === 0 && !filter.order) {
+      const [slice] = await this.accounts
+        .aggregate<{ total: number; ids: Types.ObjectId[] }>([
+          { $match: { _id: id } },
+          { $project: { _id: 0, total: { $size: '$deviceIds' }, ids: { $slice: ['$deviceIds', filter.skip, limit] } } },
+        ])
+        .exec();
+      if (!slice) throw accountNotFound(id);
+      const devices = await this.devices.findByIds(slice.ids, { fields: projection });
+      return { items: answer(inOrder(slice.ids, devices)), total: slice.total };
+    }
+
+    const ids = await this.deviceIdsOf(id);
+    if (filter.order) {
+      const page = await this.devices.findAll({ ...filter, where: { $and: [{ _id: { $in: ids } }, where] }, fields: projection, limit });
+      return { items: answer(page.items), total: page.total };
+    }
+    const matching = await this.devices.findByIds(ids, { where, fields: { _id: 1 } });
+    const ordered = inOrder(ids, matching).map((device) => device._id);
+    const pageIds = ordered.slice(filter.skip, filter.skip + limit);
+    const devices = await this.devices.findByIds(pageIds, { fields: projection });
+    return { items: answer(inOrder(pageIds, devices)), total: ordered.length };
+  }
+
+  /** Counts the account's devices matching `where`, never the whole collection. */
+  async countDevices(id: Types.ObjectId, where: MongoFilter): Promise<number> {
+    if (Object.keys(where).length === 0) {
+      const [result] = await this.accounts
+        .aggregate<{ count: number }>([{ $match: { _id: id } }, { $project: { _id: 0, count: { $size: '$deviceIds' } } }])
+        .exec();
+      if (!result) throw accountNotFound(id);
+      return result.count;
+    }
+    return this.devices.countAmong(await this.deviceIdsOf(id), await this.devices.resolveRefs(where));
+  }
+
+  /** Creates a device and links it; if the link fails the device is removed again. */
+  async createDevice(id: Types.ObjectId, dto: CreateDeviceDto): Promise<DeviceDto> {
+    await this.assertExists(id);
+    const device = await this.devices.create(dto);
+    try {
+      return await this.link(id, { _id: device._id });
+    } catch (error) {
+      await this.devices.removeMany([device._id]);
+      throw error;
+    }
+  }
+
+  /** Deletes this account's devices, and only those; each is pulled from every account. */
+  async deleteDevices(id: Types.ObjectId): Promise<{ count: number }> {
+    return this.devices.removeMany(await this.deviceIdsOf(id));
+  }
+
+  async findLinkedDevice(id: Types.ObjectId, key: DeviceKey): Promise<DeviceDto> {
+    return this.devices.findOne({ _id: await this.assertLinked(id, key) });
+  }
+
+  async updateLinkedDevice(id: Types.ObjectId, key: DeviceKey, dto: UpdateDeviceDto): Promise<DeviceDto> {
+    return this.devices.update({ _id: await this.assertLinked(id, key) }, dto);
+  }
+
+  /** Destroys a linked device; like any device deletion it is pulled from every account. */
+  async removeLinkedDevice(id: Types.ObjectId, key: DeviceKey): Promise<{ count: number }> {
+    return this.devices.remove({ _id: await this.assertLinked(id, key) });
   }
 
   /**
    * Links a device (idempotent) and returns it. The size limit is part of the update's
    * filter, so it holds under concurrent links without a read first.
    */
-  async link(id: Types.ObjectId, key: DeviceKey): Promise<Device> {
+  async link(id: Types.ObjectId, key: DeviceKey): Promise<DeviceDto> {
     const deviceId = await this.devices.idOf(key);
     const max = this.relation.maxDevicesPerAccount;
     const result = await this.accounts
@@ -98,7 +205,7 @@ export class AccountsService {
       )
       .exec();
     if (result.matchedCount === 0) {
-      if (!(await this.accounts.exists({ _id: id }).exec())) throw accountNotFound(id);
+      if (!(await this.exists(id))) throw accountNotFound(id);
       throw tooManyDevices(max, 'fk');
     }
     // The re-check after the write closes the race with a deletion of the device:
@@ -114,34 +221,68 @@ export class AccountsService {
     return device;
   }
 
+  /**
+   * Links several devices at once, all or nothing: every id is resolved first (422 naming the
+   * unknown ones), then one $addToSet whose filter admits it only if the union stays within
+   * the limit.
+   */
+  async linkMany(id: Types.ObjectId, values: string[]): Promise<AccountDto> {
+    const ids = await this.resolveDeviceIds(values, 'ids');
+    if (ids.length === 0) return this.findOne(id);
+    const max = this.relation.maxDevicesPerAccount;
+    const result = await this.accounts
+      .updateOne(
+        { _id: id, $expr: { $lte: [{ $size: { $setUnion: ['$deviceIds', ids] } }, max] } },
+        { $addToSet: { deviceIds: { $each: ids } } },
+      )
+      .exec();
+    if (result.matchedCount === 0) {
+      if (!(await this.exists(id))) throw accountNotFound(id);
+      throw tooManyDevices(max, 'ids');
+    }
+    return this.withoutVanishedDevices(await this.findOne(id));
+  }
+
+  /** Replaces the whole relation with `values`, in that order. */
+  replaceDevices(id: Types.ObjectId, values: string[]): Promise<AccountDto> {
+    return this.write(id, { deviceIds: values }, 'ids');
+  }
+
   async unlink(id: Types.ObjectId, key: DeviceKey): Promise<void> {
     const deviceId = await this.devices.idOf(key);
     const result = await this.accounts.updateOne({ _id: id, deviceIds: deviceId }, { $pull: { deviceIds: deviceId } }).exec();
     if (result.matchedCount === 0) throw await this.notLinked(id, key);
   }
 
-  /** Resolves when the device is linked to the account, throws 404 otherwise. */
-  async assertLinked(id: Types.ObjectId, key: DeviceKey): Promise<void> {
+  /** The device's ObjectId when it is linked to the account; 404 otherwise. */
+  async assertLinked(id: Types.ObjectId, key: DeviceKey): Promise<Types.ObjectId> {
     const deviceId = await this.devices.idOf(key);
     if (!(await this.accounts.exists({ _id: id, deviceIds: deviceId }).exec())) throw await this.notLinked(id, key);
+    return deviceId;
   }
 
-  private async write(id: Types.ObjectId, changes: { name?: string; deviceIds?: string[] }): Promise<AccountDto> {
+  private async deviceIdsOf(id: Types.ObjectId): Promise<Types.ObjectId[]> {
+    const account = await this.accounts.findById(id, { _id: 0, deviceIds: 1 }).lean().exec();
+    if (!account) throw accountNotFound(id);
+    return account.deviceIds;
+  }
+
+  private async write(id: Types.ObjectId, changes: { name?: string; deviceIds?: string[] }, field: string): Promise<AccountDto> {
     const $set: { name?: string; deviceIds?: Types.ObjectId[] } = {};
     if (changes.name !== undefined) $set.name = changes.name;
-    if (changes.deviceIds !== undefined) $set.deviceIds = await this.resolveDeviceIds(changes.deviceIds);
+    if (changes.deviceIds !== undefined) $set.deviceIds = await this.resolveDeviceIds(changes.deviceIds, field);
     const account = await this.accounts
       .findOneAndUpdate({ _id: id }, { $set }, { returnDocument: 'after', runValidators: true, projection: ACCOUNT_FIELDS })
-      .lean()
+      .lean<AccountDto>()
       .exec();
     if (!account) throw accountNotFound(id);
     return $set.deviceIds?.length ? this.withoutVanishedDevices(account) : account;
   }
 
-  private async resolveDeviceIds(values: string[]): Promise<Types.ObjectId[]> {
+  private async resolveDeviceIds(values: string[], field: string): Promise<Types.ObjectId[]> {
     const max = this.relation.maxDevicesPerAccount;
-    if (values.length > max) throw tooManyDevices(max, 'deviceIds');
-    return this.devices.resolveIds(values, 'deviceIds');
+    if (values.length > max) throw tooManyDevices(max, field);
+    return this.devices.resolveIds(values, field);
   }
 
   /**
@@ -153,27 +294,37 @@ export class AccountsService {
     if (vanished.length === 0) return account;
     const updated = await this.accounts
       .findOneAndUpdate({ _id: account._id }, { $pull: { deviceIds: { $in: vanished } } }, { returnDocument: 'after', projection: ACCOUNT_FIELDS })
-      .lean()
+      .lean<AccountDto>()
       .exec();
     if (!updated) throw accountNotFound(account._id);
     return updated;
   }
 
-  /** Adds `devices` to each account with one read for all of them, in `deviceIds` order. */
-  private async withDevices(accounts: AccountDto[]): Promise<AccountDto[]> {
+  /**
+   * Adds `devices` to each account with one read for all of them: in `deviceIds` order, or in
+   * the scope's order, with the scope's where, fields, skip and limit applied per account.
+   */
+  private async withDevices(accounts: AccountDto[], scope: ParsedFilter): Promise<AccountDto[]> {
     const ids = [...new Map(accounts.flatMap((account) => account.deviceIds).map((id) => [id.toHexString(), id])).values()];
-    const devices = await this.devices.findByIds(ids);
-    return accounts.map((account) => ({ ...account, devices: inOrder(account.deviceIds, devices) }));
+    const where = await this.devices.resolveRefs(scope.where);
+    const { projection, strip } = projectionWith(scope.fields, ['_id']);
+    const devices = await this.devices.findByIds(ids, { where, fields: projection, order: scope.order });
+    const end = scope.limit === undefined ? undefined : scope.skip + scope.limit;
+    return accounts.map((account) => {
+      const own = new Set(account.deviceIds.map((id) => id.toHexString()));
+      const ordered = scope.order ? devices.filter((device) => own.has(device._id.toHexString())) : inOrder(account.deviceIds, devices);
+      return { ...account, devices: ordered.slice(scope.skip, end).map((device) => without(device, strip)) };
+    });
   }
 
   private async notLinked(id: Types.ObjectId, key: DeviceKey) {
-    if (!(await this.accounts.exists({ _id: id }).exec())) return accountNotFound(id);
+    if (!(await this.exists(id))) return accountNotFound(id);
     return notFound(`Device ${describeDeviceKey(key)} is not linked to account ${id.toHexString()}`);
   }
 }
 
 /** `devices` arranged in the order of `ids`; ids without a device are left out. */
-function inOrder(ids: readonly Types.ObjectId[], devices: readonly Device[]): Device[] {
+function inOrder<T extends { _id: Types.ObjectId }>(ids: readonly Types.ObjectId[], devices: readonly T[]): T[] {
   const byId = new Map(devices.map((device) => [device._id.toHexString(), device]));
   return ids.flatMap((id) => byId.get(id.toHexString()) ?? []);
 }

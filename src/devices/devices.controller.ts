@@ -1,9 +1,14 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Put, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Head, HttpCode, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { type FastifyReply } from 'fastify';
 import { ApiErrors } from '../common/decorators/api-errors.decorator.js';
+import { ApiFilterQuery, ApiWhereQuery } from '../common/decorators/api-filter.decorator.js';
 import { CountDto } from '../common/dto/count.dto.js';
+import { ExistsDto } from '../common/dto/exists.dto.js';
+import { ParseFilterPipe, ParseWherePipe } from '../common/filter/filter.pipes.js';
+import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
 import { type DeviceKey } from './device-key.js';
+import { DEVICE_FILTER } from './device.filter.js';
 import { DevicesService } from './devices.service.js';
 import { CreateDeviceDto } from './dto/create-device.dto.js';
 import { DeviceDto } from './dto/device.dto.js';
@@ -11,7 +16,7 @@ import { UpdateDeviceDto } from './dto/update-device.dto.js';
 import { ParseDeviceKeyPipe } from './pipes/parse-device-key.pipe.js';
 
 const DEVICE_ID = { name: 'id', description: 'The device ObjectId or its myId', example: 'thermostat-kitchen' };
-const DEFAULT_PAGE = { skip: 0, limit: 100 };
+const TOTAL = { 'X-Total-Count': { description: 'Number of devices matching `where`, ignoring limit and skip', schema: { type: 'integer' } } };
 
 @ApiTags('devices')
 @ApiErrors(503)
@@ -26,21 +31,56 @@ export class DevicesController {
     return this.devices.create(dto);
   }
 
-  /** Lists devices in creation order; `X-Total-Count` gives the number of all of them. */
+  /** Lists devices matching the filter (default: creation order, 100 at a time). */
   @Get()
-  @ApiOkResponse({ type: [DeviceDto], headers: { 'X-Total-Count': { description: 'Number of matching devices', schema: { type: 'integer' } } } })
-  async findAll(@Res({ passthrough: true }) reply: FastifyReply): Promise<DeviceDto[]> {
-    const page = await this.devices.findAll(DEFAULT_PAGE);
+  @ApiFilterQuery()
+  @ApiOkResponse({ type: [DeviceDto], headers: TOTAL })
+  @ApiErrors(400)
+  async findAll(@Query(new ParseFilterPipe(DEVICE_FILTER)) filter: ParsedFilter, @Res({ passthrough: true }) reply: FastifyReply): Promise<DeviceDto[]> {
+    const page = await this.devices.findAll(filter);
     reply.header('X-Total-Count', page.total);
     return page.items;
   }
 
-  /** Reads one device. */
+  /** Counts the devices matching `where`. */
+  @Get('count')
+  @ApiWhereQuery()
+  @ApiErrors(400)
+  async count(@Query(new ParseWherePipe(DEVICE_FILTER)) where: MongoFilter): Promise<CountDto> {
+    return { count: await this.devices.count(where) };
+  }
+
+  /** The first device matching the filter. */
+  @Get('findOne')
+  @ApiFilterQuery()
+  @ApiErrors(400, 404)
+  findFirst(@Query(new ParseFilterPipe(DEVICE_FILTER)) filter: ParsedFilter): Promise<DeviceDto> {
+    return this.devices.findFirst(filter);
+  }
+
+  /** Reads one device; `filter.fields` picks its fields. */
   @Get(':id')
   @ApiParam(DEVICE_ID)
+  @ApiFilterQuery()
   @ApiErrors(400, 404)
-  findOne(@Param('id', ParseDeviceKeyPipe) key: DeviceKey): Promise<DeviceDto> {
-    return this.devices.findOne(key);
+  findOne(@Param('id', ParseDeviceKeyPipe) key: DeviceKey, @Query(new ParseFilterPipe(DEVICE_FILTER)) filter: ParsedFilter): Promise<DeviceDto> {
+    return this.devices.findOne(key, filter.fields);
+  }
+
+  /** 200 when the device exists, 404 when it does not. */
+  @Head(':id')
+  @ApiParam(DEVICE_ID)
+  @ApiErrors(400, 404)
+  async head(@Param('id', ParseDeviceKeyPipe) key: DeviceKey): Promise<void> {
+    await this.devices.findOne(key, { _id: 1 });
+  }
+
+  /** Whether the device exists. */
+  @Get(':id/exists')
+  @ApiParam(DEVICE_ID)
+  @ApiErrors(400)
+  async exists(@Param('id', ParseDeviceKeyPipe) key: DeviceKey): Promise<ExistsDto> {
+    return { exists: await this.devices.exists(key) };
   }
 
   /** Changes some fields of a device. */
@@ -68,3 +108,4 @@ export class DevicesController {
     return this.devices.remove(key);
   }
 }
+

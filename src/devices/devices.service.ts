@@ -1,10 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
-import { type Model, Types } from 'mongoose';
+import { type Model, type Types } from 'mongoose';
 import { type ErrorDetail } from '../common/dto/error-response.dto.js';
 import { badRequest, notFound, unprocessable } from '../common/errors.js';
+import { collectMyIds, replaceMyIds } from '../common/filter/my-id-refs.js';
+import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
 import { DEVICE_ID_RULE, type DeviceKey, describeDeviceKey, parseDeviceKey } from './device-key.js';
 import { type CreateDeviceDto } from './dto/create-device.dto.js';
+import { type DeviceDto } from './dto/device.dto.js';
 import { type UpdateDeviceDto } from './dto/update-device.dto.js';
 import { Device } from './schemas/device.schema.js';
 
@@ -16,33 +19,73 @@ export interface Page<T> {
   total: number;
 }
 
+/** Sort keys with `_id` last, so pages are stable when the asked-for keys tie. */
+export function stableSort(order: Record<string, 1 | -1> | undefined): Record<string, 1 | -1> {
+  return { ...order, _id: order?._id ?? 1 };
+}
+
 @Injectable()
 export class DevicesService {
   constructor(@InjectModel(Device.name) private readonly devices: Model<Device>) {}
 
-  async create(dto: CreateDeviceDto): Promise<Device> {
+  async create(dto: CreateDeviceDto): Promise<DeviceDto> {
     const created = await this.devices.create({ myId: dto.myId, deviceUID: dto.deviceUID });
-    return created.toObject();
+    const { _id, myId, deviceUID, createdAt, updatedAt } = created.toObject();
+    return { _id, myId, deviceUID, createdAt, updatedAt };
   }
 
-  async findAll(page: { skip: number; limit: number }): Promise<Page<Device>> {
+  async findAll(filter: ParsedFilter): Promise<Page<DeviceDto>> {
+    const where = await this.resolveRefs(filter.where);
     const [items, total] = await Promise.all([
-      this.devices.find({}, DEVICE_FIELDS).sort({ _id: 1 }).skip(page.skip).limit(page.limit).lean().exec(),
-      this.devices.countDocuments().exec(),
+      this.devices
+        .find(where, filter.fields ?? DEVICE_FIELDS)
+        .sort(stableSort(filter.order))
+        .skip(filter.skip)
+        .limit(filter.limit ?? 0)
+        .lean<DeviceDto[]>()
+        .exec(),
+      this.devices.countDocuments(where).exec(),
     ]);
     return { items, total };
   }
 
-  async findOne(key: DeviceKey): Promise<Device> {
-    const device = await this.devices.findOne(key, DEVICE_FIELDS).lean().exec();
+  async count(where: MongoFilter): Promise<number> {
+    return this.devices.countDocuments(await this.resolveRefs(where)).exec();
+  }
+
+  /** The first device the filter matches, or 404. */
+  async findFirst(filter: ParsedFilter): Promise<DeviceDto> {
+    const [device] = await this.devices
+      .find(await this.resolveRefs(filter.where), filter.fields ?? DEVICE_FIELDS)
+      .sort(stableSort(filter.order))
+      .skip(filter.skip)
+      .limit(1)
+      .lean<DeviceDto[]>()
+      .exec();
+    if (!device) throw notFound('No device matches the filter');
+    return device;
+  }
+
+  async findOne(key: DeviceKey, fields?: Record<string, 0 | 1>): Promise<DeviceDto> {
+    const device = await this.devices.findOne(key, fields ?? DEVICE_FIELDS).lean<DeviceDto>().exec();
     if (!device) throw deviceNotFound(key);
     return device;
   }
 
-  /** The devices among `ids` that exist, in no particular order. */
-  findByIds(ids: readonly Types.ObjectId[]): Promise<Device[]> {
+  async exists(key: DeviceKey): Promise<boolean> {
+    return (await this.devices.exists(key).exec()) !== null;
+  }
+
+  /**
+   * Devices among `ids` that exist and match `where`, in no particular order unless `order`
+   * is given. One query however many ids.
+   */
+  findByIds(ids: readonly Types.ObjectId[], query: { where?: MongoFilter; fields?: Record<string, 0 | 1>; order?: Record<string, 1 | -1> } = {}): Promise<DeviceDto[]> {
     if (ids.length === 0) return Promise.resolve([]);
-    return this.devices.find({ _id: { $in: ids } }, DEVICE_FIELDS).lean().exec();
+    const filter = query.where && Object.keys(query.where).length > 0 ? { $and: [{ _id: { $in: ids } }, query.where] } : { _id: { $in: ids } };
+    const find = this.devices.find(filter, query.fields ?? DEVICE_FIELDS);
+    if (query.order) find.sort(stableSort(query.order));
+    return find.lean<DeviceDto[]>().exec();
   }
 
   /** Which of `ids` name no device (any more): one read of `_id`s only. */
@@ -53,10 +96,16 @@ export class DevicesService {
     return ids.filter((id) => !present.has(id.toHexString()));
   }
 
-  async update(key: DeviceKey, dto: UpdateDeviceDto | CreateDeviceDto): Promise<Device> {
+  /** Counts the devices among `ids` that match `where`. */
+  countAmong(ids: readonly Types.ObjectId[], where: MongoFilter): Promise<number> {
+    if (ids.length === 0) return Promise.resolve(0);
+    return this.devices.countDocuments({ $and: [{ _id: { $in: ids } }, where] }).exec();
+  }
+
+  async update(key: DeviceKey, dto: UpdateDeviceDto | CreateDeviceDto): Promise<DeviceDto> {
     const device = await this.devices
       .findOneAndUpdate(key, { $set: dto }, { returnDocument: 'after', runValidators: true, projection: DEVICE_FIELDS })
-      .lean()
+      .lean<DeviceDto>()
       .exec();
     if (!device) throw deviceNotFound(key);
     return device;
@@ -69,6 +118,13 @@ export class DevicesService {
     return { count: 1 };
   }
 
+  /** Deletes the devices among `ids`; the schema's middleware pulls them from every account. */
+  async removeMany(ids: readonly Types.ObjectId[]): Promise<{ count: number }> {
+    if (ids.length === 0) return { count: 0 };
+    const result = await this.devices.deleteMany({ _id: { $in: ids } }).exec();
+    return { count: result.deletedCount };
+  }
+
   /**
    * The ObjectId of a device named by ObjectId or myId. An ObjectId is returned as it is,
    * without a read: callers that need the device to exist check it in the same operation
@@ -79,6 +135,14 @@ export class DevicesService {
     const device = await this.devices.findOne(key, { _id: 1 }).lean().exec();
     if (!device) throw deviceNotFound(key);
     return device._id;
+  }
+
+  /** Replaces the myIds a parsed filter names with the devices' ObjectIds (one read, only if any). */
+  async resolveRefs<T>(value: T): Promise<T> {
+    const myIds = [...collectMyIds(value)];
+    if (myIds.length === 0) return value;
+    const found = await this.devices.find({ myId: { $in: myIds } }, { _id: 1, myId: 1 }).lean().exec();
+    return replaceMyIds(value, new Map(found.map((device) => [device.myId, device._id])));
   }
 
   /**

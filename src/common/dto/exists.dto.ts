@@ -1,0 +1,3 @@
+export class ExistsDto {
+  exists: boolean;
+}
