@@ -1,19 +1,15 @@
 import { Module, ValidationPipe } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { AccountsModule } from './accounts/accounts.module.js';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
 import { validationExceptionFactory } from './common/pipes/validation-exception.factory.js';
-import { appConfig } from './config/app.config.js';
-import { databaseConfig } from './config/database.config.js';
-import { validateEnvironment } from './config/env.validation.js';
-import { relationConfig } from './config/relation.config.js';
+import { AppConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { DevicesModule } from './devices/devices.module.js';
 
 @Module({
   imports: [
-    ConfigModule.forRoot({ isGlobal: true, load: [appConfig, databaseConfig, relationConfig], validate: validateEnvironment }),
+    AppConfigModule,
     DatabaseModule,
     DevicesModule,
     AccountsModule,
