@@ -1,16 +1,21 @@
 import { Module, ValidationPipe } from '@nestjs/common';
-import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
 import { AccountsModule } from './accounts/accounts.module.js';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
+import { ApiKeyGuard } from './common/guards/api-key.guard.js';
+import { RateLimitGuard } from './common/guards/rate-limit.guard.js';
+import { TimeoutInterceptor } from './common/interceptors/timeout.interceptor.js';
 import { validationExceptionFactory } from './common/pipes/validation-exception.factory.js';
 import { AppConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { DevicesModule } from './devices/devices.module.js';
+import { HealthModule } from './health/health.module.js';
 
 @Module({
   imports: [
     AppConfigModule,
     DatabaseModule,
+    HealthModule,
     DevicesModule,
     AccountsModule,
   ],
@@ -25,6 +30,10 @@ import { DevicesModule } from './devices/devices.module.js';
       }),
     },
     { provide: APP_FILTER, useClass: AllExceptionsFilter },
+    // Rate limiting first, so floods without a key are limited too; then the API key.
+    { provide: APP_GUARD, useClass: RateLimitGuard },
+    { provide: APP_GUARD, useClass: ApiKeyGuard },
+    { provide: APP_INTERCEPTOR, useClass: TimeoutInterceptor },
   ],
 })
 export class AppModule {}

@@ -1,39 +1,116 @@
+import helmet from '@fastify/helmet';
+import { RequestMethod } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import qs from 'qs';
 import { FILTER_LIMITS } from './common/filter/filter.limits.js';
+import { PROTO_KEY_STANDIN } from './common/filter/filter.parser.js';
+import { type Configuration } from './config/configuration.js';
+import { createLogger, RequestLogController, requestId } from './logging/logger.js';
 
-export function createAdapter(): FastifyAdapter {
-  return new FastifyAdapter({
+type HttpConfiguration = Configuration['http'];
+
+export function createAdapter(http: HttpConfiguration, logging: Configuration['logging']): FastifyAdapter {
+  const adapter = new FastifyAdapter({
+    loggerInstance: createLogger(logging),
+    logController: new RequestLogController(),
+    genReqId: requestId,
+    bodyLimit: http.bodyLimitBytes,
+    // A client that trickles its request in is cut off (408) like one that waits too long.
+    requestTimeout: http.requestTimeoutMs,
     // HEAD is answered where DESIGN.md lists it, by routes of its own; automatic HEAD
     // siblings of every GET would collide with them.
     exposeHeadRoutes: false,
     routerOptions: {
       // LoopBack's bracket form (?filter[where][name]=a) needs a nesting query-string parser.
       // Past `depth` qs keeps the rest of the key as one literal key, which the filter parser
-      // then refuses as unknown; arrays are kept as arrays up to the `inq` limit.
+      // then refuses as unknown; arrays are kept as arrays up to the `inq` limit. Objects
+      // without a prototype keep keys like __proto__ as plain data, so the filter parser
+      // refuses them (400) as it does in JSON; `__proto__`, which qs would drop silently, comes
+      // through as a stand-in the parser refuses too.
       querystringParser: (query) =>
-        qs.parse(query, { depth: FILTER_LIMITS.maxDepth + 2, arrayLimit: FILTER_LIMITS.maxValues, parameterLimit: 4 * FILTER_LIMITS.maxValues }),
+        qs.parse(query, {
+          depth: FILTER_LIMITS.maxDepth + 2,
+          arrayLimit: FILTER_LIMITS.maxValues,
+          parameterLimit: 4 * FILTER_LIMITS.maxValues,
+          plainObjects: true,
+          decoder: (text, decode, charset, kind) => {
+            const decoded: string = decode(text, decode, charset);
+            return kind === 'key' ? decoded.replaceAll('__proto__', PROTO_KEY_STANDIN) : decoded;
+          },
+        }),
       // Long enough for a 128-character myId, so an over-long one reaches validation (400)
       // instead of the router (404).
       maxParamLength: 512,
     },
   });
+  const fastify = adapter.getInstance();
+  fastify.addHook('onRequest', (request, reply, done) => {
+    reply.header('X-Request-Id', request.id);
+    done();
+  });
+  // Once the service is closing, responses to the requests still in flight close their
+  // connections: a keep-alive connection busy when closing began would otherwise stay open
+  // until its client's timeout and hold the shutdown up.
+  let closing = false;
+  fastify.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) reply.header('Connection', 'close');
+    done(null, payload);
+  });
+  return adapter;
 }
 
 /** What main.ts and the e2e tests both apply to the application. */
-export function configureApp(app: NestFastifyApplication): NestFastifyApplication {
-  app.setGlobalPrefix('api');
+export async function configureApp(app: NestFastifyApplication, http: HttpConfiguration): Promise<NestFastifyApplication> {
+  app.setGlobalPrefix('api', {
+    exclude: [
+      { path: 'health', method: RequestMethod.GET },
+      { path: 'health/ready', method: RequestMethod.GET },
+    ],
+  });
+  await app.register(helmet, {
+    // Swagger UI at /docs loads its own scripts and styles and uses inline styles and data: images.
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        frameAncestors: ["'none'"],
+        objectSrc: ["'none'"],
+        // Served over plain HTTP on localhost too; upgrading would break Swagger UI there.
+        upgradeInsecureRequests: null,
+      },
+    },
+  });
+  if (http.corsOrigins) {
+    app.enableCors({
+      origin: http.corsOrigins,
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      allowedHeaders: ['Content-Type', 'Authorization', 'X-API-Key', 'X-Request-Id'],
+      exposedHeaders: ['X-Total-Count', 'X-Request-Id', 'Retry-After'],
+    });
+  }
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle('refmany')
       .setDescription(
-        'Accounts that reference many Devices. Wherever a device id is taken, its ObjectId or its myId will do; references are stored as ObjectIds and removed from every account when the device is deleted.',
+        'Accounts that reference many Devices. Wherever a device id is taken, its ObjectId or its myId will do; references are stored as ObjectIds and removed from every account when the device is deleted. ' +
+          'When the service runs with API_KEYS, authorize with a key (Bearer or X-API-Key).',
       )
       .setVersion('0.1.0')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key from API_KEYS' }, 'bearer')
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'An API key from API_KEYS' }, 'api-key')
+      .addSecurityRequirements('bearer')
+      .addSecurityRequirements('api-key')
       .build(),
   );
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', swaggerOptions: { persistAuthorization: true } });
   return app;
 }

@@ -1,23 +1,83 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
+import { createServer } from 'node:net';
 import { NestFactory } from '@nestjs/core';
 import { type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { type Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import { configureApp, createAdapter } from './app.setup.js';
+import { type Configuration, loadConfiguration } from './config/configuration.js';
+import { DatabaseUnavailableError } from './database/database-engine.js';
+import { PinoNestLogger } from './logging/pino-nest.logger.js';
 
-async function bootstrap(): Promise<void> {
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule, createAdapter());
-  configureApp(app);
-  app.enableShutdownHooks();
-  const config = app.get(ConfigService);
-  const port = config.getOrThrow<number>('app.port');
-  const host = config.getOrThrow<string>('app.host');
+async function bootstrap(config: Configuration): Promise<void> {
+  // Before anything starts (an embedded engine takes seconds): a busy port fails at once.
+  await assertCanListen(config.http.host, config.http.port);
+  // Logs are buffered until pino takes over, and a failure to start is reported by the one
+  // line below instead of Nest's stack trace.
+  const adapter = createAdapter(config.http, config.logging);
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule, adapter, { bufferLogs: true, autoFlushLogs: false, abortOnError: false });
+  const logger = new PinoNestLogger(adapter.getInstance().log as Logger);
+  app.useLogger(logger);
+  app.flushLogs();
+  await configureApp(app, config.http);
+  shutDownOn(['SIGTERM', 'SIGINT'], app, logger, config.http.shutdownTimeoutMs);
+  const { host, port } = config.http;
   await app.listen(port, host);
-  Logger.log(`Listening on http://${host}:${port}/api (Swagger UI at http://${host}:${port}/docs)`, 'Bootstrap');
+  logger.log(`Listening on http://${host}:${port}/api (Swagger UI at http://${host}:${port}/docs)`, 'Bootstrap');
 }
 
-bootstrap().catch((error: unknown) => {
-  Logger.error(error instanceof Error ? error.message : String(error), undefined, 'Bootstrap');
+function assertCanListen(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}
+
+/**
+ * Graceful shutdown: stop accepting connections, let the requests in flight finish, close the
+ * database connection, stop the embedded engine, exit 0. Past `timeoutMs` it exits 1 anyway;
+ * a second signal does not interrupt the first shutdown.
+ */
+function shutDownOn(signals: NodeJS.Signals[], app: NestFastifyApplication, logger: PinoNestLogger, timeoutMs: number): void {
+  let closing = false;
+  const shutDown = (signal: NodeJS.Signals) => {
+    if (closing) return;
+    closing = true;
+    logger.log(`${signal}: finishing requests in flight, then stopping (at most ${timeoutMs} ms)`, 'Shutdown');
+    setTimeout(() => {
+      logger.error(`Shutdown took longer than ${timeoutMs} ms; exiting anyway`, undefined, 'Shutdown');
+      process.exit(1);
+    }, timeoutMs).unref();
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error(error, undefined, 'Shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  for (const signal of signals) process.on(signal, shutDown);
+}
+
+/** One line that says what went wrong and what to do about it. */
+function describeStartupError(error: unknown, config?: Configuration): string {
+  const { code, message = String(error), name } = (error ?? {}) as { code?: string; message?: string; name?: string };
+  if (code === 'EADDRINUSE') return `port ${config?.http.port} on ${config?.http.host} is already in use: stop what is using it, or set PORT to another port`;
+  if (code === 'EACCES') return `no permission to listen on port ${config?.http.port}: set PORT to a port above 1023`;
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return `cannot listen on HOST ${config?.http.host}: set HOST to an address of this machine`;
+  if (error instanceof DatabaseUnavailableError) return message;
+  if (/ServerSelection|MongoNetwork|MongoParse|MongoAPIError/.test(name ?? '') || /ECONNREFUSED|getaddrinfo/.test(message)) {
+    return `cannot reach the database at MONGODB_URI within ${config?.database.timeoutMs} ms (${message.split('\n')[0]}): check MONGODB_URI and that MongoDB is running`;
+  }
+  return message.split('\n')[0];
+}
+
+let config: Configuration | undefined;
+try {
+  config = loadConfiguration();
+  await bootstrap(config);
+} catch (error) {
+  console.error(`refmany could not start: ${describeStartupError(error, config)}`);
   process.exit(1);
-});
+}

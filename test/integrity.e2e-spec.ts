@@ -3,7 +3,7 @@ import { getConnectionToken } from '@nestjs/mongoose';
 import { type INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { type Connection, Types } from 'mongoose';
-import { relationConfig } from '../src/config/relation.config.js';
+import { relationConfig } from '../src/config/config.module.js';
 import { IntegrityModule } from '../src/integrity/integrity.module.js';
 import { IntegrityService } from '../src/integrity/integrity.service.js';
 

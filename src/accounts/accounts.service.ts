@@ -6,7 +6,7 @@ import { notFound, unprocessable } from '../common/errors.js';
 import { FILTER_LIMITS } from '../common/filter/filter.limits.js';
 import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
 import { projectionWith, without } from '../common/filter/projection.js';
-import { relationConfig } from '../config/relation.config.js';
+import { relationConfig } from '../config/config.module.js';
 import { type DeviceKey, describeDeviceKey } from '../devices/device-key.js';
 import { type Page, DevicesService, deviceNotFound, stableSort } from '../devices/devices.service.js';
 import { type CreateDeviceDto } from '../devices/dto/create-device.dto.js';
@@ -166,7 +166,7 @@ export class AccountsService {
     await this.assertExists(id);
     const device = await this.devices.create(dto);
     try {
-      return await this.link(id, { _id: device._id });
+      return await this.link(id, { _id: device._id }, 'id');
     } catch (error) {
       await this.devices.removeMany([device._id]);
       throw error;
@@ -192,30 +192,30 @@ export class AccountsService {
   }
 
   /**
-   * Links a device (idempotent) and returns it. The size limit is part of the update's
-   * filter, so it holds under concurrent links without a read first.
+   * Links a device (idempotent) and returns it. The device is read first, so an unknown one
+   * is a 404 that never touches the account; the size limit is part of the update's filter,
+   * so it holds under concurrent links without a read of the account.
    */
-  async link(id: Types.ObjectId, key: DeviceKey): Promise<DeviceDto> {
-    const deviceId = await this.devices.idOf(key);
+  async link(id: Types.ObjectId, key: DeviceKey, limitPath = 'fk'): Promise<DeviceDto> {
+    const device = await this.devices.findOne(key);
     const max = this.relation.maxDevicesPerAccount;
     const result = await this.accounts
       .updateOne(
-        { _id: id, $or: [{ deviceIds: deviceId }, { [`deviceIds.${max - 1}`]: { $exists: false } }] },
-        { $addToSet: { deviceIds: deviceId } },
+        { _id: id, $or: [{ deviceIds: device._id }, { [`deviceIds.${max - 1}`]: { $exists: false } }] },
+        { $addToSet: { deviceIds: device._id } },
       )
       .exec();
     if (result.matchedCount === 0) {
-      if (!(await this.exists(id))) throw accountNotFound(id);
-      throw tooManyDevices(max, 'fk');
+      await this.assertExists(id);
+      throw tooManyDevices(max, limitPath);
     }
     // The re-check after the write closes the race with a deletion of the device:
-    // - deleted before our $addToSet: its cleanup has already run, so only this check sees
-    //   the device missing, and pulls the id back out (404);
+    // - deleted between our read and our $addToSet: its cleanup has already run, so only this
+    //   check sees the device missing, and pulls the id back out (404);
     // - deleted after our $addToSet: its cleanup's $pull runs after our write and removes the
     //   id, whatever this check saw. Either way no dangling id survives.
-    const [device] = await this.devices.findByIds([deviceId]);
-    if (!device) {
-      await this.accounts.updateOne({ _id: id }, { $pull: { deviceIds: deviceId } }).exec();
+    if (!(await this.devices.exists({ _id: device._id }))) {
+      await this.accounts.updateOne({ _id: id }, { $pull: { deviceIds: device._id } }).exec();
       throw deviceNotFound(key);
     }
     return device;
@@ -227,6 +227,7 @@ export class AccountsService {
    * the limit.
    */
   async linkMany(id: Types.ObjectId, values: string[]): Promise<AccountDto> {
+    await this.assertExists(id);
     const ids = await this.resolveDeviceIds(values, 'ids');
     if (ids.length === 0) return this.findOne(id);
     const max = this.relation.maxDevicesPerAccount;
@@ -270,7 +271,11 @@ export class AccountsService {
   private async write(id: Types.ObjectId, changes: { name?: string; deviceIds?: string[] }, field: string): Promise<AccountDto> {
     const $set: { name?: string; deviceIds?: Types.ObjectId[] } = {};
     if (changes.name !== undefined) $set.name = changes.name;
-    if (changes.deviceIds !== undefined) $set.deviceIds = await this.resolveDeviceIds(changes.deviceIds, field);
+    if (changes.deviceIds !== undefined) {
+      // An unknown account is a 404 before anything is said about its devices.
+      await this.assertExists(id);
+      $set.deviceIds = await this.resolveDeviceIds(changes.deviceIds, field);
+    }
     const account = await this.accounts
       .findOneAndUpdate({ _id: id }, { $set }, { returnDocument: 'after', runValidators: true, projection: ACCOUNT_FIELDS })
       .lean<AccountDto>()

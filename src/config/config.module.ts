@@ -1,12 +1,18 @@
-import { ConfigModule } from '@nestjs/config';
-import { appConfig } from './app.config.js';
-import { databaseConfig } from './database.config.js';
+import { ConfigModule, registerAs } from '@nestjs/config';
+import { loadConfiguration } from './configuration.js';
 import { validateEnvironment } from './env.validation.js';
-import { relationConfig } from './relation.config.js';
+
+// One namespace per concern, each a slice of the same validated configuration. Inject with
+// `@Inject(relationConfig.KEY) config: ConfigType<typeof relationConfig>`.
+export const httpConfig = registerAs('http', () => loadConfiguration().http);
+export const databaseConfig = registerAs('database', () => loadConfiguration().database);
+export const relationConfig = registerAs('relation', () => loadConfiguration().relation);
+export const securityConfig = registerAs('security', () => loadConfiguration().security);
+export const loggingConfig = registerAs('logging', () => loadConfiguration().logging);
 
 /** The validated configuration, shared by the service and the integrity command. */
 export const AppConfigModule = ConfigModule.forRoot({
   isGlobal: true,
-  load: [appConfig, databaseConfig, relationConfig],
+  load: [httpConfig, databaseConfig, relationConfig, securityConfig, loggingConfig],
   validate: validateEnvironment,
 });

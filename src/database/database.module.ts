@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, Module, type OnApplicationBootstrap, type O
 import { type ConfigType } from '@nestjs/config';
 import { InjectConnection, MongooseModule } from '@nestjs/mongoose';
 import { type Connection } from 'mongoose';
-import { databaseConfig } from '../config/database.config.js';
+import { databaseConfig } from '../config/config.module.js';
 import { type DatabaseEngine } from './database-engine.js';
 import { resolveDatabase } from './resolve-database.js';
 
@@ -16,7 +16,7 @@ const logger = new Logger('Database');
       provide: DATABASE_ENGINE,
       inject: [databaseConfig.KEY],
       useFactory: (config: ConfigType<typeof databaseConfig>) =>
-        resolveDatabase({ uri: config.uri, dataDir: config.dataDir || undefined, log: (message) => logger.log(message) }),
+        resolveDatabase({ uri: config.uri, dataDir: config.dataDir, log: (message) => logger.log(message) }),
     },
   ],
   exports: [DATABASE_ENGINE],
@@ -51,8 +51,20 @@ class DatabaseLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
     DatabaseEngineModule,
     MongooseModule.forRootAsync({
       imports: [DatabaseEngineModule],
-      inject: [DATABASE_ENGINE],
-      useFactory: (engine: DatabaseEngine) => ({ uri: engine.uri, serverSelectionTimeoutMS: 5_000 }),
+      inject: [DATABASE_ENGINE, databaseConfig.KEY],
+      useFactory: (engine: DatabaseEngine, config: ConfigType<typeof databaseConfig>) => ({
+        uri: engine.uri,
+        // A request that needs an unavailable database fails within DB_TIMEOUT_MS (503)
+        // instead of waiting for it, whether the driver is selecting a server or Mongoose
+        // is buffering the operation until it reconnects.
+        serverSelectionTimeoutMS: config.timeoutMs,
+        connectTimeoutMS: config.timeoutMs,
+        bufferTimeoutMS: config.timeoutMs,
+        // Notice an outage (and the recovery) within a second rather than the default ten.
+        heartbeatFrequencyMS: 1_000,
+        // Fail start-up at once with a clear message; after start-up the driver reconnects by itself.
+        retryAttempts: 0,
+      }),
     }),
   ],
   providers: [DatabaseLifecycle],

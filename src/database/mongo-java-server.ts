@@ -81,8 +81,10 @@ export async function startMongoJavaServer(options: MongoJavaServerOptions = {})
   args.push(options.host ?? '127.0.0.1', String(options.port ?? 0));
   if (options.dataFile) args.push(options.dataFile);
 
-  const child = spawn('java', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-  // The JVM also stops by itself when its stdin closes, which covers a parent killed outright.
+  // A process group of its own: Ctrl-C in a terminal reaches only the service, which finishes
+  // its requests before it stops the engine. The JVM also stops by itself when its stdin
+  // closes, which covers a parent killed outright.
+  const child = spawn('java', args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
 

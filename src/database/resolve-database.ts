@@ -42,7 +42,7 @@ export async function resolveDatabase(options: DatabaseEngineOptions = {}): Prom
     }
     const server = await startMongoJavaServer({ port: options.port, dataFile });
     const uri = `mongodb://127.0.0.1:${server.port}/${DATABASE_NAME}`;
-    log(`Database: embedded mongo-java-server ${MONGO_JAVA_SERVER_VERSION} (reports MongoDB 7.0.0), ${where}, at ${uri}`);
+    log(`Database: embedded mongo-java-server ${MONGO_JAVA_SERVER_VERSION} (reports MongoDB 7.0.0, JVM pid ${server.pid}), ${where}, at ${uri}`);
     return { name: 'mongo-java-server', uri, persistent: !!dataDir, stop: () => server.stop() };
   } catch (error) {
     if (!(error instanceof DatabaseUnavailableError)) throw error;
@@ -50,14 +50,9 @@ export async function resolveDatabase(options: DatabaseEngineOptions = {}): Prom
   }
 
   throw new DatabaseUnavailableError(
-    [
-      'No database available. Provide one of:',
-      '  1. MONGODB_URI=mongodb://host:27017/refmany pointing at MongoDB 7+,',
-      '  2. a mongod binary for mongodb-memory-server (MONGOMS_SYSTEM_BINARY=/path/to/mongod, or internet access to download one),',
-      '  3. Java 17+ and Maven (mongo-java-server is fetched from Maven Central on first use).',
-      'Tried:',
-      ...reasons.map((reason) => `  - ${reason.replace(/\n/g, '\n    ')}`),
-    ].join('\n'),
+    'No database available: set MONGODB_URI to a MongoDB 7+, or give mongodb-memory-server a mongod ' +
+      '(MONGOMS_SYSTEM_BINARY=/path/to/mongod, or internet access to download one), or install Java 17+ and Maven ' +
+      `for the embedded mongo-java-server. Tried: ${reasons.map((reason) => reason.replace(/\s*\n\s*/g, ' ')).join('; ')}`,
   );
 }
 

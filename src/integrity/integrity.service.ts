@@ -3,7 +3,7 @@ import { type ConfigType } from '@nestjs/config';
 import { InjectModel } from '@nestjs/mongoose';
 import { type Model, type Types } from 'mongoose';
 import { Account } from '../accounts/schemas/account.schema.js';
-import { relationConfig } from '../config/relation.config.js';
+import { relationConfig } from '../config/config.module.js';
 import { Device } from '../devices/schemas/device.schema.js';
 
 export interface AccountDamage {

@@ -6,6 +6,8 @@ import { type Connection, type Model } from 'mongoose';
 import { Account } from '../../src/accounts/schemas/account.schema.js';
 import { AppModule } from '../../src/app.module.js';
 import { configureApp, createAdapter } from '../../src/app.setup.js';
+import { databaseConfig, httpConfig, loggingConfig, relationConfig, securityConfig } from '../../src/config/config.module.js';
+import { type Configuration, loadConfiguration } from '../../src/config/configuration.js';
 import { Device } from '../../src/devices/schemas/device.schema.js';
 
 export interface TestApp {
@@ -14,18 +16,51 @@ export interface TestApp {
   http: ReturnType<INestApplication['getHttpServer']>;
   accounts: Model<Account>;
   devices: Model<Device>;
+  connection: Connection;
+  config: Configuration;
   /** Empties every collection, keeping the indexes. */
   clear(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** The whole application over real HTTP on the run's real database, as main.ts builds it. */
-export async function createTestApp(customise?: (builder: TestingModuleBuilder) => TestingModuleBuilder): Promise<TestApp> {
-  let builder = Test.createTestingModule({ imports: [AppModule] });
+type Overrides = { [K in keyof Configuration]?: Partial<Configuration[K]> };
+
+export interface TestAppOptions {
+  /** Configuration to use instead of what the environment gives, per namespace. */
+  config?: Overrides;
+  customise?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
+}
+
+/**
+ * The whole application over real HTTP on the run's real database, as main.ts builds it.
+ * Tests run quiet (request lines only for errors) and without rate limiting unless a test
+ * configures them.
+ */
+export async function createTestApp(options: TestAppOptions | TestAppOptions['customise'] = {}): Promise<TestApp> {
+  const { config: overrides = {}, customise } = typeof options === 'function' ? { customise: options } : options;
+  const base = loadConfiguration();
+  const config: Configuration = {
+    http: { ...base.http, ...overrides.http },
+    database: { ...base.database, ...overrides.database },
+    relation: { ...base.relation, ...overrides.relation },
+    security: { ...base.security, rateLimitMax: 0, ...overrides.security },
+    logging: { ...base.logging, level: 'error', format: 'json', ...overrides.logging },
+  };
+  let builder = Test.createTestingModule({ imports: [AppModule] })
+    .overrideProvider(httpConfig.KEY)
+    .useValue(config.http)
+    .overrideProvider(databaseConfig.KEY)
+    .useValue(config.database)
+    .overrideProvider(relationConfig.KEY)
+    .useValue(config.relation)
+    .overrideProvider(securityConfig.KEY)
+    .useValue(config.security)
+    .overrideProvider(loggingConfig.KEY)
+    .useValue(config.logging);
   if (customise) builder = customise(builder);
   const moduleRef = await builder.compile();
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(createAdapter(), { logger: ['error', 'warn'] });
-  configureApp(app);
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(createAdapter(config.http, config.logging), { logger: ['error', 'warn'] });
+  await configureApp(app, config.http);
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
   const connection = app.get<Connection>(getConnectionToken());
@@ -34,6 +69,8 @@ export async function createTestApp(customise?: (builder: TestingModuleBuilder) 
     http: app.getHttpServer(),
     accounts: app.get(getModelToken(Account.name)),
     devices: app.get(getModelToken(Device.name)),
+    connection,
+    config,
     clear: async () => {
       await Promise.all(Object.values(connection.collections).map((collection) => collection.deleteMany({})));
     },

@@ -1,4 +1,4 @@
-import { IsArray, IsOptional, IsString, Length } from 'class-validator';
+import { IsArray, IsString, Length, ValidateIf } from 'class-validator';
 
 export class CreateAccountDto {
   /** @example "Kitchen" */
@@ -11,7 +11,7 @@ export class CreateAccountDto {
    * Stored as ObjectIds.
    * @example ["thermostat-kitchen", "6650c0ffee0000000000d001"]
    */
-  @IsOptional()
+  @ValidateIf((_dto, value) => value !== undefined)
   @IsArray()
   @IsString({ each: true })
   deviceIds?: string[];

@@ -16,6 +16,12 @@ const REGEXP_LITERAL = /^\/(.*)\/([a-z]*)$/s;
 const REGEX_FLAGS = /^[ims]*$/;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
+/**
+ * The query-string parser drops `__proto__` keys without a word; app.setup.ts has it write
+ * them as this stand-in instead, so they are refused here like any other forbidden key.
+ */
+export const PROTO_KEY_STANDIN = '__proto__\u0000';
+
 const COMPARISON = ['neq', 'gt', 'gte', 'lt', 'lte', 'between', 'inq', 'nin', 'exists'] as const;
 const PATTERN = ['like', 'nlike', 'ilike', 'nilike', 'regexp'] as const;
 const OPERATORS: Record<FieldType, ReadonlySet<string>> = {
@@ -29,8 +35,11 @@ const SCOPE_KEYS = new Set(['where', 'fields', 'order', 'limit', 'skip', 'offset
 
 type Plain = Record<string, unknown>;
 
+/** An object literal, from JSON.parse or from the query-string parser (which makes them without a prototype). */
 function isPlain(value: unknown): value is Plain {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }
 
 class Problems {
@@ -92,7 +101,8 @@ function checkShape(value: unknown, path: string, depth: number, problems: Probl
     value.forEach((item, index) => checkShape(item, `${path}[${index}]`, depth + 1, problems));
     return;
   }
-  for (const [key, item] of Object.entries(value)) {
+  for (const [rawKey, item] of Object.entries(value)) {
+    const key = rawKey === PROTO_KEY_STANDIN ? '__proto__' : rawKey;
     const itemPath = `${path}.${key}`;
     if (key.startsWith('$')) problems.add(itemPath, 'forbidden_key', 'keys starting with $ are not part of the filter language');
     else if (FORBIDDEN_KEYS.has(key)) problems.add(itemPath, 'forbidden_key', `"${key}" is not allowed`);
@@ -135,7 +145,7 @@ function parseInteger(value: unknown, path: string, min: number, max: number, pr
 
 function parseFields(value: unknown, spec: FilterSpec, path: string, problems: Problems): Record<string, 0 | 1> | undefined {
   const known = (field: string, fieldPath: string) => {
-    if (field in spec.fields) return true;
+    if (Object.hasOwn(spec.fields, field)) return true;
     problems.add(fieldPath, 'unknown_field', `unknown field; use ${Object.keys(spec.fields).join(', ')}`);
     return false;
   };
@@ -172,7 +182,7 @@ function parseOrder(value: unknown, spec: FilterSpec, path: string, problems: Pr
     const match = typeof item === 'string' ? /^\s*([A-Za-z_][\w]*)(?:\s+(ASC|DESC))?\s*$/i.exec(item) : null;
     if (!match) {
       problems.add(itemPath, 'invalid_order', 'must be "field ASC" or "field DESC"');
-    } else if (!(match[1] in spec.fields)) {
+    } else if (!Object.hasOwn(spec.fields, match[1])) {
       problems.add(itemPath, 'unknown_field', `unknown field; use ${Object.keys(spec.fields).join(', ')}`);
     } else {
       order[match[1]] = match[2]?.toUpperCase() === 'DESC' ? -1 : 1;
@@ -188,7 +198,7 @@ function parseInclude(value: unknown, spec: FilterSpec, path: string, problems: 
   items.forEach((item, index) => {
     const itemPath = Array.isArray(value) ? `${path}[${index}]` : path;
     const relation = typeof item === 'string' ? item : isPlain(item) ? item.relation : undefined;
-    if (typeof relation !== 'string' || !(relation in spec.relations!)) {
+    if (typeof relation !== 'string' || !Object.hasOwn(spec.relations!, relation)) {
       problems.add(itemPath, 'unknown_relation', `must name a relation: ${Object.keys(spec.relations!).join(', ')}`);
       return;
     }
@@ -218,7 +228,8 @@ function translateWhere(where: unknown, spec: FilterSpec, path: string, problems
       filter[`$${key}`] = clauses;
       continue;
     }
-    const type = spec.fields[key];
+    // Own properties only: `toString` and friends are not fields.
+    const type = Object.hasOwn(spec.fields, key) ? spec.fields[key] : undefined;
     if (!type) {
       problems.add(keyPath, 'unknown_field', `unknown field; use ${Object.keys(spec.fields).join(', ')}, and, or`);
       continue;
@@ -329,7 +340,9 @@ function coerce(value: unknown, type: FieldType, spec: FilterSpec, path: string,
       if (typeof value === 'string') return value;
       return problems.add(path, 'invalid_value', 'must be a string');
     case 'date': {
-      const date = typeof value === 'string' || typeof value === 'number' ? new Date(value) : undefined;
+      // Milliseconds come as numbers in JSON and as digit strings in the bracket form.
+      const time = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
+      const date = typeof time === 'string' || typeof time === 'number' ? new Date(time) : undefined;
       if (date && !Number.isNaN(date.getTime())) return date;
       return problems.add(path, 'invalid_value', 'must be a date (ISO 8601 or milliseconds since 1970)');
     }

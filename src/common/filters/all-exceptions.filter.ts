@@ -3,7 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { STATUS_CODES } from 'node:http';
 import mongoose from 'mongoose';
 
-const { MongoError, MongoServerError } = mongoose.mongo;
+const { MongoNetworkError, MongoServerError } = mongoose.mongo;
 import { type ErrorDetail, type ErrorResponse } from '../dto/error-response.dto.js';
 
 const DUPLICATE_KEY = 11000;
@@ -20,7 +20,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const { statusCode, message, details } = this.describe(exception);
-    if (statusCode >= 500) this.logger.error(message, exception instanceof Error ? exception.stack : String(exception));
+    // A 500 is a bug and is logged with its stack; a 503 is the database being away.
+    if (statusCode === 500) this.logger.error(message, exception instanceof Error ? exception.stack : String(exception));
+    else if (statusCode > 500) this.logger.warn(`${message} (${exception instanceof Error ? exception.message : String(exception)})`);
 
     const body: ErrorResponse = { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message };
     if (details?.length) body.details = details;
@@ -74,9 +76,22 @@ export function duplicateKeyField(error: mongoose.mongo.MongoServerError): strin
   return index;
 }
 
+const UNREACHABLE = new Set([
+  'MongoServerSelectionError',
+  'MongooseServerSelectionError',
+  'MongoNetworkError',
+  'MongoNetworkTimeoutError',
+  'MongoNotConnectedError',
+  'MongoTopologyClosedError',
+  'MongoPoolClearedError',
+  'MongoServerClosedError',
+]);
+
+/** The driver could not reach the database, or Mongoose gave up waiting for it to return. */
 function isDatabaseUnreachable(exception: unknown): boolean {
-  if (!(exception instanceof MongoError)) return exception instanceof mongoose.Error.MongooseServerSelectionError;
-  return ['MongoServerSelectionError', 'MongoNetworkError', 'MongoNetworkTimeoutError', 'MongoNotConnectedError', 'MongoTopologyClosedError'].includes(exception.name);
+  if (!(exception instanceof Error)) return false;
+  if (UNREACHABLE.has(exception.name) || exception instanceof MongoNetworkError) return true;
+  return exception instanceof mongoose.Error && /buffering timed out/.test(exception.message);
 }
 
 /** Errors Fastify raises before a route runs (bad JSON, wrong content type, body too large). */

@@ -1,0 +1,112 @@
+import { describe, expect, it, jest } from '@jest/globals';
+import { type ArgumentsHost, Logger, NotFoundException } from '@nestjs/common';
+import { type HttpAdapterHost } from '@nestjs/core';
+import mongoose from 'mongoose';
+import { AllExceptionsFilter, duplicateKeyField } from './all-exceptions.filter.js';
+
+const { MongoServerError } = mongoose.mongo;
+
+/**
+ * The message mongo-java-server 1.47 sends for a duplicate key, byte for byte (see the duplicate
+ * key test in test/database.e2e-spec.ts); MongoDB 7 words it the same and adds `keyValue`.
+ */
+const duplicateMessage = (index: string, key: string, value: string) =>
+  `E11000 duplicate key error collection: refmany.devices index: ${index} dup key: { ${key}: "${value}" }`;
+
+describe('duplicateKeyField', () => {
+  it.each([
+    ['myId', { myId: 'x' }],
+    ['deviceUID', { deviceUID: 'UID-1' }],
+  ])('names %s from keyValue, as MongoDB reports it', (field, keyValue) => {
+    const error = new MongoServerError({ message: duplicateMessage(`${field}_1`, field, 'x'), code: 11000, keyValue });
+    expect(duplicateKeyField(error)).toBe(field);
+  });
+
+  it('prefers keyValue over the index named in the message', () => {
+    const error = new MongoServerError({ message: duplicateMessage('myId_1', 'myId', 'x'), code: 11000, keyValue: { deviceUID: 'u' } });
+    expect(duplicateKeyField(error)).toBe('deviceUID');
+  });
+
+  it.each([
+    ['myId from the mongo-java-server message', duplicateMessage('myId_1', 'myId', 'x'), 'myId'],
+    ['deviceUID from the mongo-java-server message', duplicateMessage('deviceUID_1', 'deviceUID', 'UID-1'), 'deviceUID'],
+    ['a field from a descending index', duplicateMessage('myId_-1', 'myId', 'x'), 'myId'],
+    ['a field whose name holds underscores', duplicateMessage('device_uid_1', 'device_uid', 'x'), 'device_uid'],
+    ['a field whose name ends in a digit', duplicateMessage('serial2_1', 'serial2', 'x'), 'serial2'],
+    ['a field from the dup key when no index is named', 'E11000 duplicate key error dup key: { myId: "x" }', 'myId'],
+    ['a field from a quoted dup key', 'E11000 duplicate key error dup key: { "myId": "x" }', 'myId'],
+  ])('names %s', (_case, message, field) => {
+    const error = new MongoServerError({ message, code: 11000 });
+    expect(error.keyValue).toBeUndefined();
+    expect(duplicateKeyField(error)).toBe(field);
+  });
+
+  it('falls back to the message when keyValue is empty', () => {
+    const error = new MongoServerError({ message: duplicateMessage('deviceUID_1', 'deviceUID', 'u'), code: 11000, keyValue: {} });
+    expect(duplicateKeyField(error)).toBe('deviceUID');
+  });
+
+  it('returns undefined when neither keyValue nor the message names a field', () => {
+    const error = new MongoServerError({ message: 'E11000 duplicate key error', code: 11000 });
+    expect(duplicateKeyField(error)).toBeUndefined();
+  });
+});
+
+describe('AllExceptionsFilter', () => {
+  function answer(exception: unknown): { status: number; body: unknown } {
+    let reply: { status: number; body: unknown } | undefined;
+    const adapterHost = {
+      httpAdapter: {
+        reply: (_response: unknown, body: unknown, status: number) => {
+          reply = { status, body };
+        },
+      },
+    } as unknown as HttpAdapterHost;
+    const host = { switchToHttp: () => ({ getResponse: () => ({}) }) } as unknown as ArgumentsHost;
+    new AllExceptionsFilter(adapterHost).catch(exception, host);
+    if (!reply) throw new Error('the filter sent no reply');
+    return reply;
+  }
+
+  it.each([
+    ['myId', 'myId_1'],
+    ['deviceUID', 'deviceUID_1'],
+  ])('answers a duplicate %s without keyValue with 409 naming the field', (field, index) => {
+    const error = new MongoServerError({ message: duplicateMessage(index, field, 'x'), code: 11000 });
+    expect(answer(error)).toEqual({
+      status: 409,
+      body: {
+        statusCode: 409,
+        error: 'Conflict',
+        message: `${field} is already taken`,
+        details: [{ path: field, code: 'duplicate', message: `${field} is already taken` }],
+      },
+    });
+  });
+
+  it('answers a duplicate key it cannot attribute with 409 and no details', () => {
+    const error = new MongoServerError({ message: 'E11000 duplicate key error', code: 11000 });
+    expect(answer(error)).toEqual({ status: 409, body: { statusCode: 409, error: 'Conflict', message: 'A unique value is already taken' } });
+  });
+
+  it('answers another server error with 500 and no stack, logging the stack instead', () => {
+    const logged = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    try {
+      const error = new MongoServerError({ message: 'something else', code: 2 });
+      const { status, body } = answer(error);
+      expect(status).toBe(500);
+      expect(body).toEqual({ statusCode: 500, error: 'Internal Server Error', message: 'Internal server error' });
+      expect(logged).toHaveBeenCalledWith('Internal server error', error.stack);
+    } finally {
+      logged.mockRestore();
+    }
+  });
+
+  it('keeps the message and details of an HttpException', () => {
+    const exception = new NotFoundException({ message: 'Device x not found', details: [{ path: 'id', code: 'unknown', message: 'm' }] });
+    expect(answer(exception)).toEqual({
+      status: 404,
+      body: { statusCode: 404, error: 'Not Found', message: 'Device x not found', details: [{ path: 'id', code: 'unknown', message: 'm' }] },
+    });
+  });
+});
