@@ -22,7 +22,13 @@ async function seed(uri: string): Promise<{ big: string; small: string }> {
   const ids = Array.from({ length: DEVICES }, () => new ObjectId());
   for (let start = 0; start < DEVICES; start += 1000) {
     await db.collection('devices').insertMany(
-      ids.slice(start, start + 1000).map((_id, index) => ({ _id, myId: `bench-${start + index}`, deviceUID: `UID-${start + index}`, createdAt: now, updatedAt: now })),
+      ids.slice(start, start + 1000).map((_id, index) => ({
+        _id,
+        myId: `bench-${start + index}`,
+        deviceUID: `UID-${start + index}`,
+        createdAt: now,
+        updatedAt: now,
+      })),
     );
   }
   const big = new ObjectId();
@@ -66,14 +72,24 @@ async function main(): Promise<void> {
 
     const [pageBig, pageSmall, whole] = Object.values(results);
     console.log(`\nengine: ${engine.name}; ${ROUNDS} rounds each after ${WARM_UP} warm-up, one client\n`);
-    console.table(Object.fromEntries(Object.entries(results).map(([name, r]) => [name, { 'median ms': r.medianMs.toFixed(1), 'p90 ms': r.p90Ms.toFixed(1), 'response bytes': r.bytes }])));
+    console.table(
+      Object.fromEntries(
+        Object.entries(results).map(([name, r]) => [
+          name,
+          { 'median ms': r.medianMs.toFixed(1), 'p90 ms': r.p90Ms.toFixed(1), 'response bytes': r.bytes },
+        ]),
+      ),
+    );
     const ratios = {
       wholeOverPage: whole.medianMs / pageBig.medianMs,
       pageBigOverPageSmall: pageBig.medianMs / pageSmall.medianMs,
     };
     console.log(`whole populated account / last page: ${ratios.wholeOverPage.toFixed(1)}× the time`);
     console.log(`last page of 10,000 / page of 50:     ${ratios.pageBigOverPageSmall.toFixed(2)}× the time`);
-    writeFileSync(join(projectRoot(), 'bench', 'results', 'paging.json'), JSON.stringify({ engine: engine.name, date: new Date().toISOString(), results, ratios }, null, 2));
+    writeFileSync(
+      join(projectRoot(), 'bench', 'results', 'paging.json'),
+      JSON.stringify({ engine: engine.name, date: new Date().toISOString(), results, ratios }, null, 2),
+    );
   } finally {
     await service.stop();
     await engine.stop();

@@ -12,13 +12,7 @@ import { DevicesModule } from './devices/devices.module.js';
 import { HealthModule } from './health/health.module.js';
 
 @Module({
-  imports: [
-    AppConfigModule,
-    DatabaseModule,
-    HealthModule,
-    DevicesModule,
-    AccountsModule,
-  ],
+  imports: [AppConfigModule, DatabaseModule, HealthModule, DevicesModule, AccountsModule],
   providers: [
     {
       provide: APP_PIPE,

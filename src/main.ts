@@ -15,7 +15,11 @@ async function bootstrap(config: Configuration): Promise<void> {
   // Logs are buffered until pino takes over, and a failure to start is reported by the one
   // line below instead of Nest's stack trace.
   const adapter = createAdapter(config.http, config.logging);
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule, adapter, { bufferLogs: true, autoFlushLogs: false, abortOnError: false });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule, adapter, {
+    bufferLogs: true,
+    autoFlushLogs: false,
+    abortOnError: false,
+  });
   const logger = new PinoNestLogger(adapter.getInstance().log as Logger);
   app.useLogger(logger);
   app.flushLogs();
@@ -63,9 +67,11 @@ function shutDownOn(signals: NodeJS.Signals[], app: NestFastifyApplication, logg
 /** One line that says what went wrong and what to do about it. */
 function describeStartupError(error: unknown, config?: Configuration): string {
   const { code, message = String(error), name } = (error ?? {}) as { code?: string; message?: string; name?: string };
-  if (code === 'EADDRINUSE') return `port ${config?.http.port} on ${config?.http.host} is already in use: stop what is using it, or set PORT to another port`;
+  if (code === 'EADDRINUSE')
+    return `port ${config?.http.port} on ${config?.http.host} is already in use: stop what is using it, or set PORT to another port`;
   if (code === 'EACCES') return `no permission to listen on port ${config?.http.port}: set PORT to a port above 1023`;
-  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') return `cannot listen on HOST ${config?.http.host}: set HOST to an address of this machine`;
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND')
+    return `cannot listen on HOST ${config?.http.host}: set HOST to an address of this machine`;
   if (error instanceof DatabaseUnavailableError) return message;
   if (/ServerSelection|MongoNetwork|MongoParse|MongoAPIError/.test(name ?? '') || /ECONNREFUSED|getaddrinfo/.test(message)) {
     return `cannot reach the database at MONGODB_URI within ${config?.database.timeoutMs} ms (${message.split('\n')[0]}): check MONGODB_URI and that MongoDB is running`;

@@ -42,10 +42,18 @@ describe('Account devices', () => {
   });
 
   const createDevice = (myId: string): Promise<DeviceBody> =>
-    request(t.http).post('/api/devices').send({ myId, deviceUID: `uid-${myId}` }).expect(201).then((res) => res.body);
+    request(t.http)
+      .post('/api/devices')
+      .send({ myId, deviceUID: `uid-${myId}` })
+      .expect(201)
+      .then((res) => res.body);
 
   const createAccount = (deviceIds: string[] = [], name = 'acc'): Promise<string> =>
-    request(t.http).post('/api/accounts').send({ name, deviceIds }).expect(201).then((res) => res.body._id);
+    request(t.http)
+      .post('/api/accounts')
+      .send({ name, deviceIds })
+      .expect(201)
+      .then((res) => res.body._id);
 
   const storedIds = async (id: string) => (await t.accounts.findById(id).lean())?.deviceIds.map(String);
 
@@ -139,7 +147,9 @@ describe('Account devices', () => {
 
     it.each(MALFORMED_FKS)('answers 400 for the malformed fk %s and changes nothing', async (fk) => {
       const account = await createAccount(['d1']);
-      const res = await request(t.http).put(`/api/accounts/${account}/devices/rel/${encodeURIComponent(fk)}`).expect(400);
+      const res = await request(t.http)
+        .put(`/api/accounts/${account}/devices/rel/${encodeURIComponent(fk)}`)
+        .expect(400);
       expectError(res.body, 400, [{ path: 'fk', code: 'invalid_device_id' }]);
       expect(await storedIds(account)).toEqual([d1._id]);
     });
@@ -202,7 +212,9 @@ describe('Account devices', () => {
 
     it.each(MALFORMED_FKS)('answers 400 for the malformed fk %s and changes nothing', async (fk) => {
       const account = await createAccount(['d1']);
-      const res = await request(t.http).delete(`/api/accounts/${account}/devices/rel/${encodeURIComponent(fk)}`).expect(400);
+      const res = await request(t.http)
+        .delete(`/api/accounts/${account}/devices/rel/${encodeURIComponent(fk)}`)
+        .expect(400);
       expectError(res.body, 400, [{ path: 'fk', code: 'invalid_device_id' }]);
       expect(await storedIds(account)).toEqual([d1._id]);
     });
@@ -234,7 +246,9 @@ describe('Account devices', () => {
 
     it('answers 400 for a malformed fk or account id', async () => {
       const account = await createAccount(['d1']);
-      await request(t.http).head(`/api/accounts/${account}/devices/rel/${encodeURIComponent('bad id!')}`).expect(400);
+      await request(t.http)
+        .head(`/api/accounts/${account}/devices/rel/${encodeURIComponent('bad id!')}`)
+        .expect(400);
       await request(t.http).head('/api/accounts/nope/devices/rel/d1').expect(400);
     });
   });

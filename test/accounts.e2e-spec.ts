@@ -51,10 +51,18 @@ describe('Accounts', () => {
   beforeEach(() => t.clear());
 
   const createDevice = (myId: string): Promise<DeviceBody> =>
-    request(t.http).post('/api/devices').send({ myId, deviceUID: `uid-${myId}` }).expect(201).then((res) => res.body);
+    request(t.http)
+      .post('/api/devices')
+      .send({ myId, deviceUID: `uid-${myId}` })
+      .expect(201)
+      .then((res) => res.body);
 
   const createAccount = (name: string, deviceIds?: string[]) =>
-    request(t.http).post('/api/accounts').send({ name, deviceIds }).expect(201).then((res) => res.body as { _id: string; name: string; deviceIds: string[] });
+    request(t.http)
+      .post('/api/accounts')
+      .send({ name, deviceIds })
+      .expect(201)
+      .then((res) => res.body as { _id: string; name: string; deviceIds: string[] });
 
   const storedAccount = (id: string) => t.accounts.findById(id).lean();
   const storedIds = async (id: string) => (await storedAccount(id))?.deviceIds.map(String);
@@ -77,7 +85,10 @@ describe('Accounts', () => {
       const d1 = await createDevice('d1');
       const d2 = await createDevice('d2');
       const d3 = await createDevice('d3');
-      const res = await request(t.http).post('/api/accounts').send({ name: 'mixed', deviceIds: ['d3', d1._id, 'd2'] }).expect(201);
+      const res = await request(t.http)
+        .post('/api/accounts')
+        .send({ name: 'mixed', deviceIds: ['d3', d1._id, 'd2'] })
+        .expect(201);
       expect(res.body.deviceIds).toEqual([d3._id, d1._id, d2._id]);
       const stored = await storedAccount(res.body._id);
       expect(stored?.deviceIds.every((id) => id instanceof Types.ObjectId)).toBe(true);
@@ -85,7 +96,10 @@ describe('Accounts', () => {
     });
 
     it('accepts a name of exactly 200 characters', async () => {
-      const res = await request(t.http).post('/api/accounts').send({ name: 'n'.repeat(200) }).expect(201);
+      const res = await request(t.http)
+        .post('/api/accounts')
+        .send({ name: 'n'.repeat(200) })
+        .expect(201);
       expect((await storedAccount(res.body._id))?.name).toHaveLength(200);
     });
 
@@ -195,7 +209,9 @@ describe('Accounts', () => {
     });
 
     it.each(['bad', '', 'Devices', 'devices,accounts'])('answers 400 naming include for include=%s', async (value) => {
-      const res = await request(t.http).get(`/api/accounts?include=${encodeURIComponent(value)}`).expect(400);
+      const res = await request(t.http)
+        .get(`/api/accounts?include=${encodeURIComponent(value)}`)
+        .expect(400);
       expectErrorWith(res.body, 400, [{ path: INCLUDE_PATH }]);
     });
   });
@@ -205,7 +221,13 @@ describe('Accounts', () => {
       const d1 = await createDevice('d1');
       const account = await createAccount('one', ['d1']);
       const res = await request(t.http).get(`/api/accounts/${account._id}`).expect(200);
-      expect(res.body).toEqual({ _id: account._id, name: 'one', deviceIds: [d1._id], createdAt: expect.any(String), updatedAt: expect.any(String) });
+      expect(res.body).toEqual({
+        _id: account._id,
+        name: 'one',
+        deviceIds: [d1._id],
+        createdAt: expect.any(String),
+        updatedAt: expect.any(String),
+      });
     });
 
     it('with include=devices returns the devices in deviceIds order [d3, d1, d2] and keeps deviceIds', async () => {
@@ -258,7 +280,10 @@ describe('Accounts', () => {
       const d2 = await createDevice('d2');
       const d3 = await createDevice('d3');
       const account = await createAccount('acc', ['d1', 'd2']);
-      const res = await request(t.http).patch(`/api/accounts/${account._id}`).send({ deviceIds: ['d3', d1._id] }).expect(200);
+      const res = await request(t.http)
+        .patch(`/api/accounts/${account._id}`)
+        .send({ deviceIds: ['d3', d1._id] })
+        .expect(200);
       expect(res.body).toMatchObject({ name: 'acc', deviceIds: [d3._id, d1._id] });
       expect(await storedIds(account._id)).toEqual([d3._id, d1._id]);
       expect(await t.devices.exists({ _id: d2._id })).not.toBeNull();
@@ -286,7 +311,11 @@ describe('Accounts', () => {
       ['a null name', { name: null }, { path: 'name' }],
       ['an unknown property', { name: 'x', deviceIDs: [] }, { path: 'deviceIDs', code: 'unknown_property' }],
       ['deviceIds that is not an array', { deviceIds: 'd2' }, { path: 'deviceIds', code: 'isArray' }],
-      ['a malformed deviceIds entry', { name: 'x', deviceIds: ['d2', 'no spaces allowed'] }, { path: 'deviceIds[1]', code: 'invalid_device_id' }],
+      [
+        'a malformed deviceIds entry',
+        { name: 'x', deviceIds: ['d2', 'no spaces allowed'] },
+        { path: 'deviceIds[1]', code: 'invalid_device_id' },
+      ],
     ])('answers 400 for %s and changes nothing', async (_case, body, detail) => {
       const d1 = await createDevice('d1');
       await createDevice('d2');
@@ -314,7 +343,10 @@ describe('Accounts', () => {
       const d1 = await createDevice('d1');
       const d2 = await createDevice('d2');
       const account = await createAccount('keep', ['d2']);
-      const res = await request(t.http).patch(`/api/accounts/${account._id}`).send({ name: 'changed', deviceIds: ids(d1) }).expect(422);
+      const res = await request(t.http)
+        .patch(`/api/accounts/${account._id}`)
+        .send({ name: 'changed', deviceIds: ids(d1) })
+        .expect(422);
       expectError(res.body, 422, [detail]);
       expect(await storedAccount(account._id)).toMatchObject({ name: 'keep' });
       expect(await storedIds(account._id)).toEqual([d2._id]);
@@ -335,7 +367,10 @@ describe('Accounts', () => {
       const d2 = await createDevice('d2');
       const d3 = await createDevice('d3');
       const account = await createAccount('old', ['d1']);
-      const res = await request(t.http).put(`/api/accounts/${account._id}`).send({ name: 'new', deviceIds: ['d3', d2._id] }).expect(200);
+      const res = await request(t.http)
+        .put(`/api/accounts/${account._id}`)
+        .send({ name: 'new', deviceIds: ['d3', d2._id] })
+        .expect(200);
       expect(res.body).toMatchObject({ _id: account._id, name: 'new', deviceIds: [d3._id, d2._id] });
       expect(await storedAccount(account._id)).toMatchObject({ name: 'new' });
       expect(await storedIds(account._id)).toEqual([d3._id, d2._id]);
@@ -363,7 +398,10 @@ describe('Accounts', () => {
     it('answers 422 for an unknown device, and changes nothing', async () => {
       const d1 = await createDevice('d1');
       const account = await createAccount('keep', ['d1']);
-      const res = await request(t.http).put(`/api/accounts/${account._id}`).send({ name: 'new', deviceIds: [UNKNOWN_ID] }).expect(422);
+      const res = await request(t.http)
+        .put(`/api/accounts/${account._id}`)
+        .send({ name: 'new', deviceIds: [UNKNOWN_ID] })
+        .expect(422);
       expectError(res.body, 422, [{ path: 'deviceIds[0]', code: 'unknown_device' }]);
       expect(await storedAccount(account._id)).toMatchObject({ name: 'keep' });
       expect(await storedIds(account._id)).toEqual([d1._id]);
@@ -429,12 +467,18 @@ describe('Accounts with a limit of 3 devices per account', () => {
 
   describe('POST /api/accounts', () => {
     it('accepts exactly the limit', async () => {
-      const res = await request(t.http).post('/api/accounts').send({ name: 'full', deviceIds: ids.slice(0, 3) }).expect(201);
+      const res = await request(t.http)
+        .post('/api/accounts')
+        .send({ name: 'full', deviceIds: ids.slice(0, 3) })
+        .expect(201);
       expect((await t.accounts.findById(res.body._id).lean())?.deviceIds.map(String)).toEqual(ids.slice(0, 3));
     });
 
     it('answers 422 too_many_devices over the limit, and writes nothing', async () => {
-      const res = await request(t.http).post('/api/accounts').send({ name: 'over', deviceIds: ['d1', 'd2', 'd3', 'd4'] }).expect(422);
+      const res = await request(t.http)
+        .post('/api/accounts')
+        .send({ name: 'over', deviceIds: ['d1', 'd2', 'd3', 'd4'] })
+        .expect(422);
       expectError(res.body, 422, tooMany);
       expect(await t.accounts.countDocuments()).toBe(0);
     });

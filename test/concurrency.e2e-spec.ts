@@ -6,7 +6,9 @@ import { createTestApp, type TestApp } from './support/test-app.js';
 
 /** Creates `count` devices straight through the model; returns their ObjectIds as hex, in order. */
 async function seedDevices(t: TestApp, count: number, prefix = 'dev'): Promise<string[]> {
-  const devices = await t.devices.insertMany(Array.from({ length: count }, (_, i) => ({ myId: `${prefix}-${i}`, deviceUID: `uid-${prefix}-${i}` })));
+  const devices = await t.devices.insertMany(
+    Array.from({ length: count }, (_, i) => ({ myId: `${prefix}-${i}`, deviceUID: `uid-${prefix}-${i}` })),
+  );
   return devices.map((device) => device._id.toHexString());
 }
 

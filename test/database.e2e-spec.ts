@@ -44,7 +44,9 @@ type Things = ReturnType<typeof thingModel>;
 const thingModel = (connection: mongoose.Connection) => connection.model('Thing', thingSchema);
 
 async function withThings<T>(server: MongoJavaServer, use: (things: Things) => Promise<T>): Promise<T> {
-  const connection = await mongoose.createConnection(`mongodb://127.0.0.1:${server.port}/x`, { serverSelectionTimeoutMS: 10_000 }).asPromise();
+  const connection = await mongoose
+    .createConnection(`mongodb://127.0.0.1:${server.port}/x`, { serverSelectionTimeoutMS: 10_000 })
+    .asPromise();
   try {
     return await use(thingModel(connection));
   } finally {
@@ -162,7 +164,9 @@ describe('Duplicate keys on the run’s database', () => {
     const serverError = error as mongoose.mongo.MongoServerError;
     expect(serverError.code).toBe(11000);
     // The exact wording the unit test of duplicateKeyField relies on.
-    expect(serverError.message).toMatch(/^E11000 duplicate key error collection: [\w-]+\.devices index: myId_1 dup key: \{ myId: "dup" \}$/);
+    expect(serverError.message).toMatch(
+      /^E11000 duplicate key error collection: [\w-]+\.devices index: myId_1 dup key: \{ myId: "dup" \}$/,
+    );
     if (process.env.TEST_DATABASE_ENGINE === 'mongo-java-server') expect(serverError.keyValue).toBeUndefined();
     else expect(serverError.keyValue).toEqual({ myId: 'dup' });
     expect(duplicateKeyField(serverError)).toBe('myId');

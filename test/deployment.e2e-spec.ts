@@ -185,7 +185,11 @@ describe('Dockerfile', () => {
   it('is multi-stage, the final stage taking only the build output from an earlier one', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     expect(args('COPY').some((copy) => /--from=\S+/.test(copy) && /dist/.test(copy))).toBe(true);
-    expect(stages.slice(0, -1).some((stage) => stage.some((instruction) => instruction.name === 'RUN' && /npm run build/.test(instruction.args)))).toBe(true);
+    expect(
+      stages
+        .slice(0, -1)
+        .some((stage) => stage.some((instruction) => instruction.name === 'RUN' && /npm run build/.test(instruction.args))),
+    ).toBe(true);
   });
 
   it('runs as a non-root user in the final stage', () => {
@@ -205,7 +209,9 @@ describe('Dockerfile', () => {
   it('exposes the port it listens on, and sets HOST=0.0.0.0 in the final stage', () => {
     const env = envOf(final);
     expect(env.HOST).toBe('0.0.0.0');
-    const exposed = args('EXPOSE').flatMap((expose) => expose.split(/\s+/)).map((port) => port.split('/')[0]);
+    const exposed = args('EXPOSE')
+      .flatMap((expose) => expose.split(/\s+/))
+      .map((port) => port.split('/')[0]);
     expect(exposed.length).toBeGreaterThan(0);
     expect(exposed).toContain(env.PORT ?? '3000');
   });

@@ -32,7 +32,9 @@ describe('Device schema cleanup middleware', () => {
   async function references(): Promise<Record<string, string[]>> {
     const byId = new Map(Object.entries(id).map(([myId, objectId]) => [objectId.toHexString(), myId]));
     const accounts = await t.accounts.find().lean();
-    return Object.fromEntries(accounts.map((account) => [account.name, account.deviceIds.map((ref) => byId.get(ref.toHexString()) ?? `dangling:${ref}`)]));
+    return Object.fromEntries(
+      accounts.map((account) => [account.name, account.deviceIds.map((ref) => byId.get(ref.toHexString()) ?? `dangling:${ref}`)]),
+    );
   }
 
   const without = (...gone: MyId[]) =>

@@ -14,7 +14,11 @@ describe('Devices', () => {
   beforeEach(() => t.clear());
 
   const createDevice = (myId: string, deviceUID = `uid-${myId}`) =>
-    request(t.http).post('/api/devices').send({ myId, deviceUID }).expect(201).then((res) => res.body);
+    request(t.http)
+      .post('/api/devices')
+      .send({ myId, deviceUID })
+      .expect(201)
+      .then((res) => res.body);
 
   describe('POST /api/devices', () => {
     it('creates a device and returns it with a string _id, timestamps and no __v', async () => {
@@ -92,7 +96,9 @@ describe('Devices', () => {
     });
 
     it('answers 400 for an id that is neither an ObjectId nor a myId', async () => {
-      const res = await request(t.http).get(`/api/devices/${encodeURIComponent('bad id!')}`).expect(400);
+      const res = await request(t.http)
+        .get(`/api/devices/${encodeURIComponent('bad id!')}`)
+        .expect(400);
       expect(res.body.details).toEqual([{ path: 'id', code: 'invalid_device_id', message: expect.any(String) }]);
     });
   });
@@ -149,9 +155,18 @@ describe('Devices', () => {
     it('removes the id from every account that referenced it', async () => {
       const keep = await createDevice('keep');
       const doomed = await createDevice('doomed');
-      const first = await request(t.http).post('/api/accounts').send({ name: 'first', deviceIds: ['doomed', 'keep'] }).expect(201);
-      const second = await request(t.http).post('/api/accounts').send({ name: 'second', deviceIds: [keep._id, doomed._id] }).expect(201);
-      const bystander = await request(t.http).post('/api/accounts').send({ name: 'bystander', deviceIds: ['keep'] }).expect(201);
+      const first = await request(t.http)
+        .post('/api/accounts')
+        .send({ name: 'first', deviceIds: ['doomed', 'keep'] })
+        .expect(201);
+      const second = await request(t.http)
+        .post('/api/accounts')
+        .send({ name: 'second', deviceIds: [keep._id, doomed._id] })
+        .expect(201);
+      const bystander = await request(t.http)
+        .post('/api/accounts')
+        .send({ name: 'bystander', deviceIds: ['keep'] })
+        .expect(201);
 
       await request(t.http).delete('/api/devices/doomed').expect(200);
 

@@ -93,10 +93,11 @@ describe('API documentation', () => {
       const all = operations().filter(({ route }) => route.split(' ')[1].startsWith('/api/'));
       expect(all.length).toBeGreaterThanOrEqual(ROUTES.length);
       const undocumented = all
-        .filter(({ operation }) =>
-          !Object.entries(operation.responses).some(
-            ([status, response]) => /^4\d\d$/.test(status) && response.content?.['application/json']?.schema?.$ref === ERROR_RESPONSE,
-          ),
+        .filter(
+          ({ operation }) =>
+            !Object.entries(operation.responses).some(
+              ([status, response]) => /^4\d\d$/.test(status) && response.content?.['application/json']?.schema?.$ref === ERROR_RESPONSE,
+            ),
         )
         .map(({ route }) => route);
       expect(undocumented).toEqual([]);
@@ -105,7 +106,9 @@ describe('API documentation', () => {
     it('documents every error response, 4xx and 5xx, with the ErrorResponse schema', () => {
       const wrong = operations().flatMap(({ route, operation }) =>
         Object.entries(operation.responses)
-          .filter(([status, response]) => /^[45]\d\d$/.test(status) && response.content?.['application/json']?.schema?.$ref !== ERROR_RESPONSE)
+          .filter(
+            ([status, response]) => /^[45]\d\d$/.test(status) && response.content?.['application/json']?.schema?.$ref !== ERROR_RESPONSE,
+          )
           .map(([status]) => `${route} ${status}`),
       );
       expect(wrong).toEqual([]);

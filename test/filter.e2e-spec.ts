@@ -92,7 +92,9 @@ describe('Filter language', () => {
   it('starts from the data set it describes', async () => {
     expect(await t.devices.countDocuments()).toBe(6);
     expect(await t.devices.countDocuments({ createdAt: { $lt: month(2) } })).toBe(1);
-    expect((await t.accounts.findOne({ name: 'Garage' }).lean())?.deviceIds.map(String)).toEqual(['alpha-2', 'beta-2', 'Gamma.1'].map((id) => device[id]._id));
+    expect((await t.accounts.findOne({ name: 'Garage' }).lean())?.deviceIds.map(String)).toEqual(
+      ['alpha-2', 'beta-2', 'Gamma.1'].map((id) => device[id]._id),
+    );
   });
 
   describe('GET /api/devices?filter[where]', () => {
@@ -121,7 +123,11 @@ describe('Filter language', () => {
       ['exists false', () => ({ deviceUID: { exists: false } }), []],
       ['and', () => ({ and: [{ myId: { like: '^beta' } }, { createdAt: { gt: '2024-03-15' } }] }), ['beta-2']],
       ['or', () => ({ or: [{ myId: 'alpha-1' }, { deviceUID: 'UID-600' }] }), ['alpha-1', 'delta:6']],
-      ['or inside and', () => ({ and: [{ or: [{ myId: 'alpha-1' }, { myId: 'beta-2' }] }, { deviceUID: { neq: 'UID-100' } }] }), ['beta-2']],
+      [
+        'or inside and',
+        () => ({ and: [{ or: [{ myId: 'alpha-1' }, { myId: 'beta-2' }] }, { deviceUID: { neq: 'UID-100' } }] }),
+        ['beta-2'],
+      ],
       ['_id by ObjectId', () => ({ _id: device['beta-1']._id }), ['beta-1']],
       ['_id by myId', () => ({ _id: 'Gamma.1' }), ['Gamma.1']],
       ['_id by an unknown myId', () => ({ _id: 'nobody' }), []],
@@ -132,7 +138,9 @@ describe('Filter language', () => {
 
     for (const [form, encode] of FORMS) {
       it.each(cases)(`finds devices by %s (${form})`, async (_case, where, expected) => {
-        const res = await request(t.http).get(`/api/devices?${encode({ where: where() })}`).expect(200);
+        const res = await request(t.http)
+          .get(`/api/devices?${encode({ where: where() })}`)
+          .expect(200);
         expect(myIds(res)).toEqual(expected);
         expect(res.headers['x-total-count']).toBe(String(expected.length));
       });
@@ -146,19 +154,25 @@ describe('Filter language', () => {
     });
 
     it('reads a bracket-form list given with empty brackets', async () => {
-      const res = await request(t.http).get('/api/devices?filter[where][myId][nin][]=alpha-1&filter[where][myId][nin][]=alpha-2').expect(200);
+      const res = await request(t.http)
+        .get('/api/devices?filter[where][myId][nin][]=alpha-1&filter[where][myId][nin][]=alpha-2')
+        .expect(200);
       expect(myIds(res)).toEqual(['beta-1', 'beta-2', 'Gamma.1', 'delta:6']);
     });
 
     it('reads a bracket-form or with encoded values', async () => {
       const res = await request(t.http)
-        .get(`/api/devices?filter[where][or][0][myId]=${encodeURIComponent('delta:6')}&filter[where][or][1][myId][like]=${encodeURIComponent('^Gam+a\\.')}`)
+        .get(
+          `/api/devices?filter[where][or][0][myId]=${encodeURIComponent('delta:6')}&filter[where][or][1][myId][like]=${encodeURIComponent('^Gam+a\\.')}`,
+        )
         .expect(200);
       expect(myIds(res)).toEqual(['Gamma.1', 'delta:6']);
     });
 
     it('reads a bracket-form order with a space in it beside a limit', async () => {
-      const res = await request(t.http).get(`/api/devices?filter[limit]=1&filter[order]=${encodeURIComponent('myId DESC')}`).expect(200);
+      const res = await request(t.http)
+        .get(`/api/devices?filter[limit]=1&filter[order]=${encodeURIComponent('myId DESC')}`)
+        .expect(200);
       expect(myIds(res)).toEqual(['delta:6']);
     });
   });
@@ -179,12 +193,16 @@ describe('Filter language', () => {
     });
 
     it('leaves out fields set to false, _id included', async () => {
-      const res = await request(t.http).get(`/api/devices?${json({ fields: { _id: false, createdAt: false, updatedAt: false }, limit: 1 })}`).expect(200);
+      const res = await request(t.http)
+        .get(`/api/devices?${json({ fields: { _id: false, createdAt: false, updatedAt: false }, limit: 1 })}`)
+        .expect(200);
       expect(res.body).toEqual([{ myId: 'alpha-1', deviceUID: 'UID-100' }]);
     });
 
     it('combines fields with where', async () => {
-      const res = await request(t.http).get(`/api/devices?${bracket({ where: { myId: 'beta-2' }, fields: ['deviceUID', 'createdAt'] })}`).expect(200);
+      const res = await request(t.http)
+        .get(`/api/devices?${bracket({ where: { myId: 'beta-2' }, fields: ['deviceUID', 'createdAt'] })}`)
+        .expect(200);
       expect(res.body).toEqual([{ _id: device['beta-2']._id, deviceUID: 'uid-400', createdAt: month(4).toISOString() }]);
     });
   });
@@ -197,7 +215,11 @@ describe('Filter language', () => {
       ['a bare field', 'filter[order]=deviceUID', ['alpha-1', 'alpha-2', 'beta-1', 'Gamma.1', 'delta:6', 'beta-2']],
       ['a date DESC', json({ order: ['createdAt DESC'] }), [...ALL].reverse()],
       ['a list in the bracket form', `filter[order][0]=${encodeURIComponent('createdAt DESC')}&filter[order][1]=myId`, [...ALL].reverse()],
-      ['a comma-separated list', json({ order: 'deviceUID DESC, myId ASC' }), ['beta-2', 'delta:6', 'Gamma.1', 'beta-1', 'alpha-2', 'alpha-1']],
+      [
+        'a comma-separated list',
+        json({ order: 'deviceUID DESC, myId ASC' }),
+        ['beta-2', 'delta:6', 'Gamma.1', 'beta-1', 'alpha-2', 'alpha-1'],
+      ],
     ])('sorts by %s', async (_case, query, expected) => {
       const res = await request(t.http).get(`/api/devices?${query}`).expect(200);
       expect(myIds(res)).toEqual(expected);
@@ -213,7 +235,12 @@ describe('Filter language', () => {
       ['offset', json({ offset: 4 }), ['Gamma.1', 'delta:6'], '6'],
       ['offset in the bracket form', 'filter[offset]=5', ['delta:6'], '6'],
       ['a skip past the end', json({ skip: 10 }), [], '6'],
-      ['where, order, skip and limit', json({ where: { myId: { like: 'a-' } }, order: 'myId DESC', skip: 1, limit: 2 }), ['beta-1', 'alpha-2'], '4'],
+      [
+        'where, order, skip and limit',
+        json({ where: { myId: { like: 'a-' } }, order: 'myId DESC', skip: 1, limit: 2 }),
+        ['beta-1', 'alpha-2'],
+        '4',
+      ],
       ['limit 1000', json({ limit: 1000 }), ALL, '6'],
     ])('pages by %s with X-Total-Count of every match', async (_case, query, expected, total) => {
       const res = await request(t.http).get(`/api/devices?${query}`).expect(200);
@@ -258,7 +285,9 @@ describe('Filter language', () => {
 
     for (const [form, encode] of FORMS) {
       it.each(cases)(`finds accounts by %s (${form})`, async (_case, where, expected) => {
-        const res = await request(t.http).get(`/api/accounts?${encode({ where: where() })}`).expect(200);
+        const res = await request(t.http)
+          .get(`/api/accounts?${encode({ where: where() })}`)
+          .expect(200);
         expect(names(res)).toEqual(expected);
         expect(res.headers['x-total-count']).toBe(String(expected.length));
       });
@@ -273,7 +302,9 @@ describe('Filter language', () => {
     });
 
     it('sorts, pages and picks fields of accounts', async () => {
-      const res = await request(t.http).get(`/api/accounts?${json({ order: 'name DESC', skip: 1, limit: 1, fields: ['name'] })}`).expect(200);
+      const res = await request(t.http)
+        .get(`/api/accounts?${json({ order: 'name DESC', skip: 1, limit: 1, fields: ['name'] })}`)
+        .expect(200);
       expect(res.body).toEqual([{ _id: account.Kitchen._id, name: 'Kitchen' }]);
       expect(res.headers['x-total-count']).toBe('3');
       const offset = await request(t.http).get('/api/accounts?filter[offset]=2&filter[fields][name]=true').expect(200);
@@ -282,7 +313,8 @@ describe('Filter language', () => {
   });
 
   describe('GET /api/accounts?filter[include]', () => {
-    const devicesOf = (res: request.Response) => Object.fromEntries(res.body.map((item: AccountBody) => [item.name, item.devices?.map((d) => d.myId)]));
+    const devicesOf = (res: request.Response) =>
+      Object.fromEntries(res.body.map((item: AccountBody) => [item.name, item.devices?.map((d) => d.myId)]));
 
     it.each<[string, string]>([
       ['"devices" in JSON', json({ include: 'devices' })],
@@ -303,8 +335,16 @@ describe('Filter language', () => {
       ['order', { order: 'myId ASC' }, { Kitchen: ['alpha-1', 'beta-1'], Garage: ['Gamma.1', 'alpha-2', 'beta-2'], attic: [] }],
       ['limit', { limit: 1 }, { Kitchen: ['beta-1'], Garage: ['alpha-2'], attic: [] }],
       ['skip and limit', { skip: 1, limit: 1 }, { Kitchen: ['alpha-1'], Garage: ['beta-2'], attic: [] }],
-      ['order, skip and limit', { order: 'createdAt DESC', skip: 1, limit: 5 }, { Kitchen: ['alpha-1'], Garage: ['beta-2', 'alpha-2'], attic: [] }],
-      ['where on _id by myId', { where: { _id: { inq: ['alpha-1', 'Gamma.1'] } } }, { Kitchen: ['alpha-1'], Garage: ['Gamma.1'], attic: [] }],
+      [
+        'order, skip and limit',
+        { order: 'createdAt DESC', skip: 1, limit: 5 },
+        { Kitchen: ['alpha-1'], Garage: ['beta-2', 'alpha-2'], attic: [] },
+      ],
+      [
+        'where on _id by myId',
+        { where: { _id: { inq: ['alpha-1', 'Gamma.1'] } } },
+        { Kitchen: ['alpha-1'], Garage: ['Gamma.1'], attic: [] },
+      ],
     ])('honours the scope %s for each account', async (_case, scope, expected) => {
       for (const query of [json({ include: { relation: 'devices', scope } }), bracket({ include: { relation: 'devices', scope } })]) {
         const res = await request(t.http).get(`/api/accounts?${query}`).expect(200);
@@ -324,14 +364,20 @@ describe('Filter language', () => {
 
     it('honours scope fields that leave _id out', async () => {
       const res = await request(t.http)
-        .get(`/api/accounts?${json({ where: { name: 'Kitchen' }, include: { relation: 'devices', scope: { fields: { _id: false, myId: true } } } })}`)
+        .get(
+          `/api/accounts?${json({ where: { name: 'Kitchen' }, include: { relation: 'devices', scope: { fields: { _id: false, myId: true } } } })}`,
+        )
         .expect(200);
       expect(res.body[0].devices).toEqual([{ myId: 'beta-1' }, { myId: 'alpha-1' }]);
     });
 
     it('includes devices even when fields leaves deviceIds out, and does not return deviceIds', async () => {
-      const res = await request(t.http).get(`/api/accounts?${json({ where: { name: 'Garage' }, fields: ['name'], include: 'devices' })}`).expect(200);
-      expect(res.body).toEqual([{ _id: account.Garage._id, name: 'Garage', devices: [device['alpha-2'], device['beta-2'], device['Gamma.1']] }]);
+      const res = await request(t.http)
+        .get(`/api/accounts?${json({ where: { name: 'Garage' }, fields: ['name'], include: 'devices' })}`)
+        .expect(200);
+      expect(res.body).toEqual([
+        { _id: account.Garage._id, name: 'Garage', devices: [device['alpha-2'], device['beta-2'], device['Gamma.1']] },
+      ]);
     });
   });
 
@@ -357,7 +403,9 @@ describe('Filter language', () => {
     });
 
     it('answers an empty devices list for an account without devices', async () => {
-      const res = await request(t.http).get(`/api/accounts/${account.attic._id}?${json({ include: 'devices' })}`).expect(200);
+      const res = await request(t.http)
+        .get(`/api/accounts/${account.attic._id}?${json({ include: 'devices' })}`)
+        .expect(200);
       expect(res.body.devices).toEqual([]);
       expect(res.body.deviceIds).toEqual([]);
     });
@@ -372,12 +420,48 @@ describe('Filter language', () => {
       ['$where', '/api/devices', json({ where: { $where: 'sleep(100)' } }), 'filter.where.$where', 'forbidden_key'],
       ['a raw $ne', '/api/accounts', json({ where: { name: { $ne: null } } }), 'filter.where.name.$ne', 'forbidden_key'],
       ['a bracket-form $ne', '/api/accounts', 'filter[where][name][$ne]=x', 'filter.where.name.$ne', 'forbidden_key'],
-      ['__proto__', '/api/devices', `filter=${encodeURIComponent('{"where":{"__proto__":{"polluted":1}}}')}`, 'filter.where.__proto__', 'forbidden_key'],
-      ['nesting of depth 9', '/api/devices', json({ where: { and: [{ and: [{ and: [{ myId: { neq: 'x' } }] }] }] } }), 'filter.where.and[0].and[0].and[0].myId', 'too_deep'],
-      ['1001 inq values', '/api/devices', json({ where: { myId: { inq: Array.from({ length: 1001 }, () => 'a') } } }), 'filter.where.myId.inq', 'too_many_values'],
-      ['a 257-character pattern', '/api/devices', json({ where: { myId: { like: 'a'.repeat(257) } } }), 'filter.where.myId.like', 'pattern_too_long'],
-      ['an invalid regular expression', '/api/devices', `filter[where][myId][regexp]=${encodeURIComponent('/(a/')}`, 'filter.where.myId.regexp', 'invalid_pattern'],
-      ['an unknown field', '/api/devices', json({ where: { or: [{ myId: 'a' }, { owner: 'b' }] } }), 'filter.where.or[1].owner', 'unknown_field'],
+      [
+        '__proto__',
+        '/api/devices',
+        `filter=${encodeURIComponent('{"where":{"__proto__":{"polluted":1}}}')}`,
+        'filter.where.__proto__',
+        'forbidden_key',
+      ],
+      [
+        'nesting of depth 9',
+        '/api/devices',
+        json({ where: { and: [{ and: [{ and: [{ myId: { neq: 'x' } }] }] }] } }),
+        'filter.where.and[0].and[0].and[0].myId',
+        'too_deep',
+      ],
+      [
+        '1001 inq values',
+        '/api/devices',
+        json({ where: { myId: { inq: Array.from({ length: 1001 }, () => 'a') } } }),
+        'filter.where.myId.inq',
+        'too_many_values',
+      ],
+      [
+        'a 257-character pattern',
+        '/api/devices',
+        json({ where: { myId: { like: 'a'.repeat(257) } } }),
+        'filter.where.myId.like',
+        'pattern_too_long',
+      ],
+      [
+        'an invalid regular expression',
+        '/api/devices',
+        `filter[where][myId][regexp]=${encodeURIComponent('/(a/')}`,
+        'filter.where.myId.regexp',
+        'invalid_pattern',
+      ],
+      [
+        'an unknown field',
+        '/api/devices',
+        json({ where: { or: [{ myId: 'a' }, { owner: 'b' }] } }),
+        'filter.where.or[1].owner',
+        'unknown_field',
+      ],
       ['an unknown operator', '/api/accounts', 'filter[where][name][contains]=a', 'filter.where.name.contains', 'unknown_operator'],
       ['an unknown key', '/api/devices', json({ sort: 'myId' }), 'filter.sort', 'unknown_key'],
       ['limit 0', '/api/devices', 'filter[limit]=0', 'filter.limit', 'out_of_range'],
@@ -386,20 +470,46 @@ describe('Filter language', () => {
       ['include on devices', '/api/devices', json({ include: 'devices' }), 'filter.include', 'unknown_relation'],
       ['an unknown relation', '/api/accounts', 'filter[include]=owners', 'filter.include', 'unknown_relation'],
       ['an unknown relation in the shorthand', '/api/accounts', 'include=owners', 'filter.include', 'unknown_relation'],
-      ['an unknown field in a scope', '/api/accounts', json({ include: { relation: 'devices', scope: { where: { name: 'x' } } } }), 'filter.include.scope.where.name', 'unknown_field'],
+      [
+        'an unknown field in a scope',
+        '/api/accounts',
+        json({ include: { relation: 'devices', scope: { where: { name: 'x' } } } }),
+        'filter.include.scope.where.name',
+        'unknown_field',
+      ],
       ['an invalid date', '/api/devices', 'filter[where][createdAt][gt]=yesterday', 'filter.where.createdAt.gt', 'invalid_value'],
-      ['an invalid device id in where', '/api/accounts', json({ where: { deviceIds: 'not valid!' } }), 'filter.where.deviceIds', 'invalid_value'],
-      ['an order on an unknown field', '/api/devices', `filter[order]=${encodeURIComponent('secret DESC')}`, 'filter.order', 'unknown_field'],
+      [
+        'an invalid device id in where',
+        '/api/accounts',
+        json({ where: { deviceIds: 'not valid!' } }),
+        'filter.where.deviceIds',
+        'invalid_value',
+      ],
+      [
+        'an order on an unknown field',
+        '/api/devices',
+        `filter[order]=${encodeURIComponent('secret DESC')}`,
+        'filter.order',
+        'unknown_field',
+      ],
       ['an unknown field on count', '/api/accounts/count', json({ owner: 'a' }, 'where'), 'where.owner', 'unknown_field'],
       ['a $ key on count', '/api/devices/count', 'where[myId][$gt]=', 'where.myId.$gt', 'forbidden_key'],
-      ['an invalid pattern on findOne', '/api/devices/findOne', json({ where: { myId: { like: '(' } } }), 'filter.where.myId.like', 'invalid_pattern'],
+      [
+        'an invalid pattern on findOne',
+        '/api/devices/findOne',
+        json({ where: { myId: { like: '(' } } }),
+        'filter.where.myId.like',
+        'invalid_pattern',
+      ],
     ])('answers 400 for %s', async (_case, route, query, path, code) => {
       const res = await request(t.http).get(`${route}?${query}`);
       expectRefused(res, path, code);
     });
 
     it('answers 400 on GET /api/accounts/:id for a refused include', async () => {
-      const res = await request(t.http).get(`/api/accounts/${account.Kitchen._id}?${json({ include: { relation: 'devices', scope: { limit: 0 } } })}`);
+      const res = await request(t.http).get(
+        `/api/accounts/${account.Kitchen._id}?${json({ include: { relation: 'devices', scope: { limit: 0 } } })}`,
+      );
       expectRefused(res, 'filter.include.scope.limit', 'out_of_range');
     });
 

@@ -56,7 +56,11 @@ describe('Integrity check (npm run integrity)', () => {
     const byId = new Map(report.damaged.map((damage) => [damage.accountId, damage]));
     expect(report.damaged).toHaveLength(3);
     expect(byId.get(dangling.insertedId.toHexString())).toEqual({
-      accountId: dangling.insertedId.toHexString(), dangling: [ghost.toHexString()], duplicates: [], overLimit: [], repaired: false,
+      accountId: dangling.insertedId.toHexString(),
+      dangling: [ghost.toHexString()],
+      duplicates: [],
+      overLimit: [],
+      repaired: false,
     });
     expect(byId.get(repeated.insertedId.toHexString())).toMatchObject({ dangling: [], duplicates: [a.toHexString()], overLimit: [] });
     expect(byId.get(overLimit.insertedId.toHexString())).toMatchObject({ dangling: [], duplicates: [], overLimit: [d.toHexString()] });

@@ -35,7 +35,9 @@ describe('Database outage', () => {
   it('answers 503 while the database is down, recovers by itself when it returns, and loses no acknowledged write', async () => {
     const acknowledged: string[] = [];
     const write = async (n: number) => {
-      const res = await request(t.http).post('/api/devices').send({ myId: `outage-${n}`, deviceUID: `UID-${n}` });
+      const res = await request(t.http)
+        .post('/api/devices')
+        .send({ myId: `outage-${n}`, deviceUID: `UID-${n}` });
       if (res.status === 201) acknowledged.push(res.body._id);
       return res.status;
     };
@@ -74,6 +76,8 @@ describe('Database outage', () => {
 
     const stored = await t.devices.countDocuments({ _id: { $in: acknowledged } });
     expect(stored).toBe(acknowledged.length);
-    console.log(`outage: 503 after ${timeTo503} ms (DB_TIMEOUT_MS ${DB_TIMEOUT_MS}); recovered ${timeToRecover} ms after the engine returned; ${acknowledged.length} acknowledged writes, ${stored} stored`);
+    console.log(
+      `outage: 503 after ${timeTo503} ms (DB_TIMEOUT_MS ${DB_TIMEOUT_MS}); recovered ${timeToRecover} ms after the engine returned; ${acknowledged.length} acknowledged writes, ${stored} stored`,
+    );
   });
 });

@@ -47,8 +47,12 @@ describe('Graceful shutdown', () => {
       const connection = await mongoose.createConnection(uri).asPromise();
       const ids = Array.from({ length: 600 }, () => new mongoose.Types.ObjectId());
       const now = new Date();
-      await connection.collection('devices').insertMany(ids.map((_id, n) => ({ _id, myId: `slow-${n}`, deviceUID: `UID-${n}`, createdAt: now, updatedAt: now })));
-      const { insertedId } = await connection.collection('accounts').insertOne({ name: 'slow', deviceIds: ids, createdAt: now, updatedAt: now });
+      await connection
+        .collection('devices')
+        .insertMany(ids.map((_id, n) => ({ _id, myId: `slow-${n}`, deviceUID: `UID-${n}`, createdAt: now, updatedAt: now })));
+      const { insertedId } = await connection
+        .collection('accounts')
+        .insertOne({ name: 'slow', deviceIds: ids, createdAt: now, updatedAt: now });
       await connection.close();
 
       const inFlight = Array.from({ length: 4 }, () =>
@@ -85,27 +89,43 @@ describe('Start-up failures', () => {
   const external = () => process.env.MONGODB_URI!;
 
   it.each([
-    ['the port is in use', () => ({ MONGODB_URI: external(), PORT: String(busyPort) }), /port \d+ on 127\.0\.0\.1 is already in use: .*set PORT/],
-    ['MONGODB_URI is not a MongoDB URI', () => ({ MONGODB_URI: 'http://example.org/db' }), /Invalid configuration: MONGODB_URI must be a mongodb:\/\//],
-    ['MONGODB_URI does not answer', () => ({ MONGODB_URI: 'mongodb://127.0.0.1:9/refmany', DB_TIMEOUT_MS: '1000' }), /cannot reach the database at MONGODB_URI within 1000 ms .*check MONGODB_URI/],
+    [
+      'the port is in use',
+      () => ({ MONGODB_URI: external(), PORT: String(busyPort) }),
+      /port \d+ on 127\.0\.0\.1 is already in use: .*set PORT/,
+    ],
+    [
+      'MONGODB_URI is not a MongoDB URI',
+      () => ({ MONGODB_URI: 'http://example.org/db' }),
+      /Invalid configuration: MONGODB_URI must be a mongodb:\/\//,
+    ],
+    [
+      'MONGODB_URI does not answer',
+      () => ({ MONGODB_URI: 'mongodb://127.0.0.1:9/refmany', DB_TIMEOUT_MS: '1000' }),
+      /cannot reach the database at MONGODB_URI within 1000 ms .*check MONGODB_URI/,
+    ],
     ['a variable is out of range', () => ({ MONGODB_URI: external(), PORT: 'not-a-port' }), /Invalid configuration: .*PORT/],
     [
       'no database engine can start',
       () => ({ PATH: '/nonexistent', MONGOMS_RUNTIME_DOWNLOAD: 'false', DATA_DIR: '' }),
       /No database available: set MONGODB_URI .*Java 17\+ and Maven/,
     ],
-  ])('exits non-zero with one line saying what to do when %s', async (_case, env, expected) => {
-    const service = runService(env(), await freePort());
-    const code = await service.exited;
-    expect(code).not.toBe(0);
-    // Informational log lines of a start that got as far as listening may precede it; the
-    // failure itself is one line, and nothing is a stack trace.
-    const output = service.lines.filter((line) => line.trim() !== '' && !/^\{"level":"info"/.test(line));
-    expect(output).toHaveLength(1);
-    expect(output[0]).toMatch(/^refmany could not start: /);
-    expect(output[0]).toMatch(expected);
-    expect(service.lines.some((line) => STACK_LINE.test(line))).toBe(false);
-  }, 60_000);
+  ])(
+    'exits non-zero with one line saying what to do when %s',
+    async (_case, env, expected) => {
+      const service = runService(env(), await freePort());
+      const code = await service.exited;
+      expect(code).not.toBe(0);
+      // Informational log lines of a start that got as far as listening may precede it; the
+      // failure itself is one line, and nothing is a stack trace.
+      const output = service.lines.filter((line) => line.trim() !== '' && !/^\{"level":"info"/.test(line));
+      expect(output).toHaveLength(1);
+      expect(output[0]).toMatch(/^refmany could not start: /);
+      expect(output[0]).toMatch(expected);
+      expect(service.lines.some((line) => STACK_LINE.test(line))).toBe(false);
+    },
+    60_000,
+  );
 });
 
 describe('Request logs', () => {
@@ -129,7 +149,14 @@ describe('Request logs', () => {
     expect(generatedId).toMatch(/^[0-9a-f-]{36}$/);
 
     const line = JSON.parse(await service.waitForLine(/"requestId":"trace-42"/, 5_000));
-    expect(line).toMatchObject({ level: 'warn', method: 'GET', route: '/api/devices/:id', url: '/api/devices/some-device-id', status: 404, requestId: 'trace-42' });
+    expect(line).toMatchObject({
+      level: 'warn',
+      method: 'GET',
+      route: '/api/devices/:id',
+      url: '/api/devices/some-device-id',
+      status: 404,
+      requestId: 'trace-42',
+    });
     expect(typeof line.durationMs).toBe('number');
     const other = JSON.parse(await service.waitForLine(new RegExp(`"requestId":"${generatedId}"`), 5_000));
     expect(other).toMatchObject({ level: 'info', method: 'GET', route: '/api/devices', status: 200 });

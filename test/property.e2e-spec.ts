@@ -12,19 +12,86 @@ let casesRun = 0;
 
 /** Keys the API knows, keys it must refuse, and names that live on Object.prototype. */
 const KEYS = [
-  'myId', 'deviceUID', 'name', 'deviceIds', 'ids', '_id', 'createdAt', 'updatedAt', 'extra',
-  'where', 'fields', 'order', 'limit', 'skip', 'offset', 'include', 'relation', 'scope', 'devices',
-  'and', 'or', 'neq', 'gt', 'gte', 'lt', 'lte', 'between', 'inq', 'nin', 'exists', 'like', 'nlike', 'ilike', 'nilike', 'regexp', 'options',
-  '$where', '$set', '$gt', '$ne', '$regex', '$expr', '$push', '__proto__', 'constructor', 'prototype',
-  'toString', 'valueOf', 'hasOwnProperty', '0', '',
+  'myId',
+  'deviceUID',
+  'name',
+  'deviceIds',
+  'ids',
+  '_id',
+  'createdAt',
+  'updatedAt',
+  'extra',
+  'where',
+  'fields',
+  'order',
+  'limit',
+  'skip',
+  'offset',
+  'include',
+  'relation',
+  'scope',
+  'devices',
+  'and',
+  'or',
+  'neq',
+  'gt',
+  'gte',
+  'lt',
+  'lte',
+  'between',
+  'inq',
+  'nin',
+  'exists',
+  'like',
+  'nlike',
+  'ilike',
+  'nilike',
+  'regexp',
+  'options',
+  '$where',
+  '$set',
+  '$gt',
+  '$ne',
+  '$regex',
+  '$expr',
+  '$push',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'valueOf',
+  'hasOwnProperty',
+  '0',
+  '',
 ];
 
 const HEX_UNKNOWN = '0123456789abcdef01234567';
 
 /** Strings that mean something somewhere: device ids of the seeded devices, ObjectIds, patterns, dates. */
 const STRINGS = [
-  'pd-1', 'pd-2', 'pd-3', HEX_UNKNOWN, 'count', 'rel', 'has space', '', 'x'.repeat(129), 'a'.repeat(24),
-  'name ASC', 'toString ASC', 'devices', '/^p/i', '/(/', '.*', 'i', 'true', '1', '-1', '1001', '2024-01-01', 'not-a-date',
+  'pd-1',
+  'pd-2',
+  'pd-3',
+  HEX_UNKNOWN,
+  'count',
+  'rel',
+  'has space',
+  '',
+  'x'.repeat(129),
+  'a'.repeat(24),
+  'name ASC',
+  'toString ASC',
+  'devices',
+  '/^p/i',
+  '/(/',
+  '.*',
+  'i',
+  'true',
+  '1',
+  '-1',
+  '1001',
+  '2024-01-01',
+  'not-a-date',
 ];
 
 /** An object whose keys are own data properties, so `__proto__` is sent as a key, as a client may send it. */
@@ -57,20 +124,71 @@ function bodyWith(valid: fc.Arbitrary<unknown>, keys: string[], values: fc.Arbit
   const shaped = fc
     .tuple(fc.array(fc.tuple(fc.constantFrom(...keys), values), { maxLength: 3 }), fc.array(fc.tuple(key, json), { maxLength: 1 }))
     .map(([known, extra]) => buildObject([...known, ...extra] as Array<[string, unknown]>));
-  return fc.oneof({ weight: 2, arbitrary: valid }, { weight: 4, arbitrary: shaped }, { weight: 1, arbitrary: fc.jsonValue() }, { weight: 1, arbitrary: json });
+  return fc.oneof(
+    { weight: 2, arbitrary: valid },
+    { weight: 4, arbitrary: shaped },
+    { weight: 1, arbitrary: fc.jsonValue() },
+    { weight: 1, arbitrary: json },
+  );
 }
 
-const deviceIdList = fc.array(fc.oneof(fc.constantFrom<unknown>('pd-1', 'pd-2', 'pd-3', HEX_UNKNOWN, 'nope', 'bad id'), leaf), { maxLength: 5 });
+const deviceIdList = fc.array(fc.oneof(fc.constantFrom<unknown>('pd-1', 'pd-2', 'pd-3', HEX_UNKNOWN, 'nope', 'bad id'), leaf), {
+  maxLength: 5,
+});
 const SEEDED_MY_IDS = ['pd-1', 'pd-2', 'pd-3'];
-const validDevice = fc.record({ myId: fc.stringMatching(/^[a-z][a-z0-9._:-]{0,15}$/), deviceUID: fc.string({ minLength: 1, maxLength: 20 }) });
-const validAccount = fc.record({ name: fc.string({ minLength: 1, maxLength: 30 }), deviceIds: fc.subarray(SEEDED_MY_IDS) }, { requiredKeys: ['name'] });
+const validDevice = fc.record({
+  myId: fc.stringMatching(/^[a-z][a-z0-9._:-]{0,15}$/),
+  deviceUID: fc.string({ minLength: 1, maxLength: 20 }),
+});
+const validAccount = fc.record(
+  { name: fc.string({ minLength: 1, maxLength: 30 }), deviceIds: fc.subarray(SEEDED_MY_IDS) },
+  { requiredKeys: ['name'] },
+);
 const validIds = fc.record({ ids: fc.subarray(SEEDED_MY_IDS) });
 const deviceBody = bodyWith(validDevice, ['myId', 'deviceUID'], fc.oneof(fc.stringMatching(/^[A-Za-z0-9._:-]{1,20}$/), leaf, json));
-const accountBody = bodyWith(validAccount, ['name', 'deviceIds'], fc.oneof(fc.string({ minLength: 1, maxLength: 20 }), deviceIdList, leaf, json));
+const accountBody = bodyWith(
+  validAccount,
+  ['name', 'deviceIds'],
+  fc.oneof(fc.string({ minLength: 1, maxLength: 20 }), deviceIdList, leaf, json),
+);
 const relBody = bodyWith(validIds, ['ids'], fc.oneof(deviceIdList, leaf, json));
 
-const FIELD_KEYS = ['_id', 'myId', 'deviceUID', 'name', 'deviceIds', 'createdAt', 'updatedAt', 'toString', 'valueOf', 'hasOwnProperty', '$where', '__proto__', 'nope'];
-const OPERATOR_KEYS = ['neq', 'gt', 'gte', 'lt', 'lte', 'between', 'inq', 'nin', 'exists', 'like', 'nlike', 'ilike', 'nilike', 'regexp', 'options', '$gt', '$where', '__proto__', 'eq'];
+const FIELD_KEYS = [
+  '_id',
+  'myId',
+  'deviceUID',
+  'name',
+  'deviceIds',
+  'createdAt',
+  'updatedAt',
+  'toString',
+  'valueOf',
+  'hasOwnProperty',
+  '$where',
+  '__proto__',
+  'nope',
+];
+const OPERATOR_KEYS = [
+  'neq',
+  'gt',
+  'gte',
+  'lt',
+  'lte',
+  'between',
+  'inq',
+  'nin',
+  'exists',
+  'like',
+  'nlike',
+  'ilike',
+  'nilike',
+  'regexp',
+  'options',
+  '$gt',
+  '$where',
+  '__proto__',
+  'eq',
+];
 
 const fieldKey = fc.constantFrom(...FIELD_KEYS);
 const operatorKey = fc.constantFrom(...OPERATOR_KEYS);
@@ -84,15 +202,28 @@ const clause = fc.array(fc.tuple(fieldKey, condition), { maxLength: 3 }).map(bui
 /** A `where` shaped like the filter language: fields with values or operator objects, and/or of such clauses. */
 const whereJson = fc.oneof(
   { weight: 3, arbitrary: clause },
-  { weight: 1, arbitrary: fc.tuple(fc.constantFrom('and', 'or'), fc.array(clause, { maxLength: 3 })).map(([name, clauses]) => buildObject([[name, clauses]])) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.constantFrom('and', 'or'), fc.array(clause, { maxLength: 3 }))
+      .map(([name, clauses]) => buildObject([[name, clauses]])),
+  },
 );
-const scope = fc.array(fc.tuple(fc.constantFrom('where', 'order', 'fields', 'limit', 'skip', 'include'), fc.oneof(whereJson, leaf)), { maxLength: 2 }).map(buildObject);
+const scope = fc
+  .array(fc.tuple(fc.constantFrom('where', 'order', 'fields', 'limit', 'skip', 'include'), fc.oneof(whereJson, leaf)), { maxLength: 2 })
+  .map(buildObject);
 const includeJson = fc.oneof(
   fc.constantFrom<unknown>('devices', 'toString', 'valueOf', 'nope', ['devices']),
   fc.tuple(fc.constantFrom('devices', 'toString', 'constructor', 'nope'), scope).map(([relation, s]) => ({ relation, scope: s })),
 );
-const orderJson = fc.oneof(fc.constantFrom<unknown>('name ASC', 'myId DESC', 'toString ASC', 'valueOf', 'nope DESC', 'createdAt'), fc.array(leaf, { maxLength: 2 }));
-const fieldsJson = fc.oneof(fc.array(fieldKey, { maxLength: 3 }), fc.array(fc.tuple(fieldKey, fc.oneof(fc.boolean(), leaf)), { maxLength: 2 }).map(buildObject));
+const orderJson = fc.oneof(
+  fc.constantFrom<unknown>('name ASC', 'myId DESC', 'toString ASC', 'valueOf', 'nope DESC', 'createdAt'),
+  fc.array(leaf, { maxLength: 2 }),
+);
+const fieldsJson = fc.oneof(
+  fc.array(fieldKey, { maxLength: 3 }),
+  fc.array(fc.tuple(fieldKey, fc.oneof(fc.boolean(), leaf)), { maxLength: 2 }).map(buildObject),
+);
 /** A whole `filter` shaped like the filter language. */
 const filterJson = fc
   .array(
@@ -109,16 +240,33 @@ const filterJson = fc
 
 /** Bracket-form paths under `filter` or `where`, shaped like the language or random. */
 function bracketPath(root: string): fc.Arbitrary<string[]> {
-  const wherePath = fc.tuple(fieldKey, fc.option(operatorKey, { nil: undefined }), fc.option(fc.constantFrom('0', '1'), { nil: undefined })).map((parts) => parts.filter((part): part is string => part !== undefined));
+  const wherePath = fc
+    .tuple(fieldKey, fc.option(operatorKey, { nil: undefined }), fc.option(fc.constantFrom('0', '1'), { nil: undefined }))
+    .map((parts) => parts.filter((part): part is string => part !== undefined));
   const shaped =
     root === 'where'
       ? wherePath
       : fc.oneof(
           wherePath.map((parts) => ['where', ...parts]),
-          fc.constantFrom<string[]>(['order'], ['order', '0'], ['include'], ['include', 'relation'], ['include', 'scope', 'limit'], ['fields', 'myId'], ['fields', '0'], ['limit'], ['skip'], ['offset']),
+          fc.constantFrom<string[]>(
+            ['order'],
+            ['order', '0'],
+            ['include'],
+            ['include', 'relation'],
+            ['include', 'scope', 'limit'],
+            ['fields', 'myId'],
+            ['fields', '0'],
+            ['limit'],
+            ['skip'],
+            ['offset'],
+          ),
           fieldKey.map((field) => ['include', 'scope', 'where', field]),
         );
-  const segment = fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...KEYS) }, { weight: 1, arbitrary: fc.constantFrom('', '0', '1', '1000') }, { weight: 1, arbitrary: fc.string({ maxLength: 4 }) });
+  const segment = fc.oneof(
+    { weight: 6, arbitrary: fc.constantFrom(...KEYS) },
+    { weight: 1, arbitrary: fc.constantFrom('', '0', '1', '1000') },
+    { weight: 1, arbitrary: fc.string({ maxLength: 4 }) },
+  );
   return fc.oneof({ weight: 3, arbitrary: shaped }, { weight: 1, arbitrary: fc.array(segment, { maxLength: 6 }) });
 }
 
@@ -129,14 +277,25 @@ function queryFor(root: string): fc.Arbitrary<string> {
     .oneof({ weight: 3, arbitrary: shapedJson }, { weight: 1, arbitrary: json })
     .map((value) => `${root}=${encodeURIComponent(JSON.stringify(value) ?? 'null')}`);
   const param = fc
-    .tuple(fc.constantFrom(root, root, root, root, 'include', root === 'where' ? 'filter' : 'where'), bracketPath(root), fc.oneof(fc.constantFrom(...STRINGS), fc.string({ maxLength: 8 })))
+    .tuple(
+      fc.constantFrom(root, root, root, root, 'include', root === 'where' ? 'filter' : 'where'),
+      bracketPath(root),
+      fc.oneof(fc.constantFrom(...STRINGS), fc.string({ maxLength: 8 })),
+    )
     .map(([name, path, value]) => `${name}${path.map((part) => `[${encodeURIComponent(part)}]`).join('')}=${encodeURIComponent(value)}`);
   const brackets = fc.array(param, { minLength: 1, maxLength: 4 }).map((params) => params.join('&'));
-  return fc.oneof(asJson, brackets, fc.tuple(asJson, brackets).map(([a, b]) => `${a}&${b}`));
+  return fc.oneof(
+    asJson,
+    brackets,
+    fc.tuple(asJson, brackets).map(([a, b]) => `${a}&${b}`),
+  );
 }
 
 function sendJson(t: TestApp, method: 'post' | 'patch', path: string, body: unknown): Promise<Response> {
-  return request(t.http)[method](path).set('content-type', 'application/json').send(JSON.stringify(body) ?? 'null');
+  return request(t.http)
+    [method](path)
+    .set('content-type', 'application/json')
+    .send(JSON.stringify(body) ?? 'null');
 }
 
 /** Never a 5xx; a 4xx in the error shape. */
@@ -253,7 +412,9 @@ describe('Generated input over HTTP', () => {
       ['GET /api/accounts', '/api/accounts', 'filter'],
       ['GET /api/accounts/count', '/api/accounts/count', 'where'],
     ])('%s never answers 5xx and writes nothing', async (_route, path, root) => {
-      const before = JSON.stringify(await Promise.all([t.devices.find().sort({ _id: 1 }).lean(), t.accounts.find().sort({ _id: 1 }).lean()]));
+      const before = JSON.stringify(
+        await Promise.all([t.devices.find().sort({ _id: 1 }).lean(), t.accounts.find().sort({ _id: 1 }).lean()]),
+      );
       await fc.assert(
         fc.asyncProperty(queryFor(root), async (query) => {
           casesRun += 1;
@@ -262,20 +423,46 @@ describe('Generated input over HTTP', () => {
         }),
         { numRuns: RUNS },
       );
-      const after = JSON.stringify(await Promise.all([t.devices.find().sort({ _id: 1 }).lean(), t.accounts.find().sort({ _id: 1 }).lean()]));
+      const after = JSON.stringify(
+        await Promise.all([t.devices.find().sort({ _id: 1 }).lean(), t.accounts.find().sort({ _id: 1 }).lean()]),
+      );
       expect(after).toBe(before);
     });
   });
 
   describe('counterexamples, kept as explicit cases', () => {
     it.each([
-      ['a where on "toString" with an operator (bug: TypeError in the filter parser, 500)', '/api/devices', `filter=${encodeURIComponent('{"where":{"toString":{"gt":1}}}')}`],
+      [
+        'a where on "toString" with an operator (bug: TypeError in the filter parser, 500)',
+        '/api/devices',
+        `filter=${encodeURIComponent('{"where":{"toString":{"gt":1}}}')}`,
+      ],
       ['the bracket form of a where on "valueOf" with an operator (bug: 500)', '/api/devices', 'filter[where][valueOf][neq]=a'],
-      ['a count where on "hasOwnProperty" with an operator (bug: 500)', '/api/accounts/count', `where=${encodeURIComponent('{"hasOwnProperty":{"exists":true}}')}`],
-      ['an include of "toString" with a scope where (bug: 500)', '/api/accounts', `filter=${encodeURIComponent('{"include":{"relation":"toString","scope":{"where":{"a":1}}}}')}`],
-      ['an include of "toString" (bug: Object.prototype names pass the relation whitelist)', '/api/accounts', `filter=${encodeURIComponent('{"include":"toString"}')}`],
-      ['an order on "toString" (bug: Object.prototype names pass the field whitelist)', '/api/accounts', `filter=${encodeURIComponent('{"order":"toString ASC"}')}`],
-      ['a where on "valueOf" equal to null (bug: Object.prototype names pass the field whitelist)', '/api/devices', `filter=${encodeURIComponent('{"where":{"valueOf":null}}')}`],
+      [
+        'a count where on "hasOwnProperty" with an operator (bug: 500)',
+        '/api/accounts/count',
+        `where=${encodeURIComponent('{"hasOwnProperty":{"exists":true}}')}`,
+      ],
+      [
+        'an include of "toString" with a scope where (bug: 500)',
+        '/api/accounts',
+        `filter=${encodeURIComponent('{"include":{"relation":"toString","scope":{"where":{"a":1}}}}')}`,
+      ],
+      [
+        'an include of "toString" (bug: Object.prototype names pass the relation whitelist)',
+        '/api/accounts',
+        `filter=${encodeURIComponent('{"include":"toString"}')}`,
+      ],
+      [
+        'an order on "toString" (bug: Object.prototype names pass the field whitelist)',
+        '/api/accounts',
+        `filter=${encodeURIComponent('{"order":"toString ASC"}')}`,
+      ],
+      [
+        'a where on "valueOf" equal to null (bug: Object.prototype names pass the field whitelist)',
+        '/api/devices',
+        `filter=${encodeURIComponent('{"where":{"valueOf":null}}')}`,
+      ],
     ])('answers 400 to %s', async (_case, path, query) => {
       const res = await request(t.http).get(`${path}?${query}`);
       expect(res.body).toMatchObject({ statusCode: 400, error: 'Bad Request', message: expect.any(String) });

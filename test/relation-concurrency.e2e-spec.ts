@@ -30,9 +30,17 @@ describe('Relation under concurrent requests', () => {
   beforeEach(() => t.clear());
 
   const createDevice = (url: string, myId: string): Promise<DeviceBody> =>
-    request(url).post('/api/devices').send({ myId, deviceUID: `uid-${myId}` }).expect(201).then((res) => res.body);
+    request(url)
+      .post('/api/devices')
+      .send({ myId, deviceUID: `uid-${myId}` })
+      .expect(201)
+      .then((res) => res.body);
   const createAccount = (url: string, name: string, deviceIds: string[] = []): Promise<string> =>
-    request(url).post('/api/accounts').send({ name, deviceIds }).expect(201).then((res) => res.body._id);
+    request(url)
+      .post('/api/accounts')
+      .send({ name, deviceIds })
+      .expect(201)
+      .then((res) => res.body._id);
 
   /** Every id in every account names an existing device, and no account holds an id twice. */
   async function expectNoDanglingOrRepeatedIds(app: TestApp) {
@@ -46,14 +54,21 @@ describe('Relation under concurrent requests', () => {
   describe('PUT /api/accounts/:id/devices/rel/:fk racing DELETE /api/devices/:id', () => {
     it('leaves no account referencing the deleted device, over 20 rounds of 15 links and one delete', async () => {
       const keeper = await createDevice(base, 'keeper');
-      const accounts = [await createAccount(base, 'a', ['keeper']), await createAccount(base, 'b', ['keeper']), await createAccount(base, 'c', ['keeper'])];
+      const accounts = [
+        await createAccount(base, 'a', ['keeper']),
+        await createAccount(base, 'b', ['keeper']),
+        await createAccount(base, 'c', ['keeper']),
+      ];
       const statuses = new Map<string, number>();
       const count = (key: string) => statuses.set(key, (statuses.get(key) ?? 0) + 1);
 
       for (let round = 0; round < 20; round += 1) {
         const device = await createDevice(base, `racer-${round}`);
         const links = accounts.flatMap((account) =>
-          Array.from({ length: 5 }, (_, i) => () => request(base).put(`/api/accounts/${account}/devices/rel/${i % 2 === 0 ? device._id : device.myId}`)),
+          Array.from(
+            { length: 5 },
+            (_, i) => () => request(base).put(`/api/accounts/${account}/devices/rel/${i % 2 === 0 ? device._id : device.myId}`),
+          ),
         );
         const remove = () => request(base).delete(`/api/devices/${device._id}`);
         // The delete takes a different place among the links each round.

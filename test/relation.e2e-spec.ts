@@ -39,10 +39,18 @@ describe('Relation routes', () => {
   });
 
   const createDevice = (app: TestApp, myId: string): Promise<DeviceBody> =>
-    request(app.http).post('/api/devices').send({ myId, deviceUID: `uid-${myId}` }).expect(201).then((res) => res.body);
+    request(app.http)
+      .post('/api/devices')
+      .send({ myId, deviceUID: `uid-${myId}` })
+      .expect(201)
+      .then((res) => res.body);
 
   const createAccount = (deviceIds: string[] = [], name = 'acc', app = t): Promise<string> =>
-    request(app.http).post('/api/accounts').send({ name, deviceIds }).expect(201).then((res) => res.body._id);
+    request(app.http)
+      .post('/api/accounts')
+      .send({ name, deviceIds })
+      .expect(201)
+      .then((res) => res.body._id);
 
   const storedIds = async (id: string, app = t) => (await app.accounts.findById(id).lean())?.deviceIds.map(String);
   const myIds = (res: request.Response) => res.body.map((device: DeviceBody) => device.myId);
@@ -79,7 +87,9 @@ describe('Relation routes', () => {
 
     it('pages a where in reference order', async () => {
       const account = await createAccount(['d4', 'd2', 'd5', 'd1']);
-      const res = await request(t.http).get(`/api/accounts/${account}/devices?filter[where][myId][neq]=d2&filter[skip]=1&filter[limit]=1`).expect(200);
+      const res = await request(t.http)
+        .get(`/api/accounts/${account}/devices?filter[where][myId][neq]=d2&filter[skip]=1&filter[limit]=1`)
+        .expect(200);
       expect(res.body).toEqual([d.d5]);
       expect(res.headers['x-total-count']).toBe('3');
     });
@@ -95,7 +105,9 @@ describe('Relation routes', () => {
     it('applies order, skip and limit within this account, with X-Total-Count of matches', async () => {
       const account = await createAccount(['d2', 'd4', 'd1', 'd3']);
       await createAccount(['d5'], 'other');
-      const ordered = await request(t.http).get(`/api/accounts/${account}/devices?filter=${json({ order: 'myId DESC' })}`).expect(200);
+      const ordered = await request(t.http)
+        .get(`/api/accounts/${account}/devices?filter=${json({ order: 'myId DESC' })}`)
+        .expect(200);
       expect(myIds(ordered)).toEqual(['d4', 'd3', 'd2', 'd1']);
       const page = await request(t.http)
         .get(`/api/accounts/${account}/devices?filter=${json({ where: { myId: { neq: 'd3' } }, order: 'myId DESC', skip: 1, limit: 1 })}`)
@@ -111,7 +123,9 @@ describe('Relation routes', () => {
         { _id: d.d2._id, myId: 'd2' },
         { _id: d.d1._id, myId: 'd1' },
       ]);
-      const withoutId = await request(t.http).get(`/api/accounts/${account}/devices?filter=${json({ fields: { _id: false, myId: true }, order: 'myId' })}`).expect(200);
+      const withoutId = await request(t.http)
+        .get(`/api/accounts/${account}/devices?filter=${json({ fields: { _id: false, myId: true }, order: 'myId' })}`)
+        .expect(200);
       expect(withoutId.body).toEqual([{ myId: 'd1' }, { myId: 'd2' }]);
     });
 
@@ -162,7 +176,9 @@ describe('Relation routes', () => {
 
     it('answers 400 naming the where path for a refused where', async () => {
       const account = await createAccount(['d1']);
-      expectError(await request(t.http).get(`/api/accounts/${account}/devices/count?where[name]=x`), 400, [{ path: 'where.name', code: 'unknown_field' }]);
+      expectError(await request(t.http).get(`/api/accounts/${account}/devices/count?where[name]=x`), 400, [
+        { path: 'where.name', code: 'unknown_field' },
+      ]);
     });
   });
 
@@ -170,7 +186,13 @@ describe('Relation routes', () => {
     it('creates a device, links it at the end and answers 201 with the device', async () => {
       const account = await createAccount(['d1']);
       const res = await request(t.http).post(`/api/accounts/${account}/devices`).send({ myId: 'fresh', deviceUID: 'UID-F' }).expect(201);
-      expect(res.body).toEqual({ _id: expect.stringMatching(/^[0-9a-f]{24}$/), myId: 'fresh', deviceUID: 'UID-F', createdAt: expect.any(String), updatedAt: expect.any(String) });
+      expect(res.body).toEqual({
+        _id: expect.stringMatching(/^[0-9a-f]{24}$/),
+        myId: 'fresh',
+        deviceUID: 'UID-F',
+        createdAt: expect.any(String),
+        updatedAt: expect.any(String),
+      });
       expect(await storedIds(account)).toEqual([d.d1._id, res.body._id]);
       expect((await t.devices.findById(res.body._id).lean())?.myId).toBe('fresh');
     });
@@ -278,7 +300,9 @@ describe('Relation routes', () => {
 
     it('answers 409 for a taken myId and 400 for an unknown property, changing nothing', async () => {
       const account = await createAccount(['d1']);
-      expectError(await request(t.http).put(`/api/accounts/${account}/devices/d1`).send({ myId: 'd2' }), 409, [{ path: 'myId', code: 'duplicate' }]);
+      expectError(await request(t.http).put(`/api/accounts/${account}/devices/d1`).send({ myId: 'd2' }), 409, [
+        { path: 'myId', code: 'duplicate' },
+      ]);
       const invalid = await request(t.http).put(`/api/accounts/${account}/devices/d1`).send({ deviceIds: [] });
       expect(invalid.status).toBe(400);
       expect(await t.devices.findById(d.d1._id).lean()).toMatchObject({ myId: 'd1', deviceUID: 'uid-d1' });
@@ -331,7 +355,10 @@ describe('Relation routes', () => {
   describe('POST /api/accounts/:id/devices/rel', () => {
     it('links many by ObjectId and myId, appending in the given order and skipping ones already linked', async () => {
       const account = await createAccount(['d2']);
-      const res = await request(t.http).post(`/api/accounts/${account}/devices/rel`).send({ ids: ['d4', d.d2._id, d.d1._id] }).expect(200);
+      const res = await request(t.http)
+        .post(`/api/accounts/${account}/devices/rel`)
+        .send({ ids: ['d4', d.d2._id, d.d1._id] })
+        .expect(200);
       expect(res.body).toMatchObject({ _id: account, name: 'acc', deviceIds: [d.d2._id, d.d4._id, d.d1._id] });
       expect(await storedIds(account)).toEqual([d.d2._id, d.d4._id, d.d1._id]);
     });
@@ -344,7 +371,9 @@ describe('Relation routes', () => {
 
     it('is all or nothing: an unknown id is a 422 naming ids[i], and deviceIds stay as they were', async () => {
       const account = await createAccount(['d5', 'd1']);
-      const res = await request(t.http).post(`/api/accounts/${account}/devices/rel`).send({ ids: ['d2', 'ghost', d.d3._id, UNKNOWN_ID] });
+      const res = await request(t.http)
+        .post(`/api/accounts/${account}/devices/rel`)
+        .send({ ids: ['d2', 'ghost', d.d3._id, UNKNOWN_ID] });
       expectError(res, 422, [
         { path: 'ids[1]', code: 'unknown_device' },
         { path: 'ids[3]', code: 'unknown_device' },
@@ -354,14 +383,22 @@ describe('Relation routes', () => {
 
     it('answers 422 duplicate_device for an id listed twice (by ObjectId and myId) and links nothing', async () => {
       const account = await createAccount();
-      const res = await request(t.http).post(`/api/accounts/${account}/devices/rel`).send({ ids: ['d2', 'd3', d.d2._id] });
+      const res = await request(t.http)
+        .post(`/api/accounts/${account}/devices/rel`)
+        .send({ ids: ['d2', 'd3', d.d2._id] });
       expectError(res, 422, [{ path: 'ids[2]', code: 'duplicate_device' }]);
       expect(await storedIds(account)).toEqual([]);
     });
 
     it('answers 400 for a malformed id or a body that is not a list, and links nothing', async () => {
       const account = await createAccount(['d1']);
-      expectError(await request(t.http).post(`/api/accounts/${account}/devices/rel`).send({ ids: ['d2', 'bad id!'] }), 400, [{ path: 'ids[1]', code: 'invalid_device_id' }]);
+      expectError(
+        await request(t.http)
+          .post(`/api/accounts/${account}/devices/rel`)
+          .send({ ids: ['d2', 'bad id!'] }),
+        400,
+        [{ path: 'ids[1]', code: 'invalid_device_id' }],
+      );
       const notList = await request(t.http).post(`/api/accounts/${account}/devices/rel`).send({ ids: 'd2' });
       expect(notList.status).toBe(400);
       expect(notList.body.details.map((detail: { path: string }) => detail.path)).toContain('ids');
@@ -369,19 +406,32 @@ describe('Relation routes', () => {
     });
 
     it('answers 404 for an unknown account', async () => {
-      expectError(await request(t.http).post(`/api/accounts/${UNKNOWN_ID}/devices/rel`).send({ ids: ['d1'] }), 404);
+      expectError(
+        await request(t.http)
+          .post(`/api/accounts/${UNKNOWN_ID}/devices/rel`)
+          .send({ ids: ['d1'] }),
+        404,
+      );
       expect(await t.accounts.countDocuments()).toBe(0);
     });
 
     it('answers 404 for an unknown account even when the ids are unknown too (bug: answered 422 unknown_device)', async () => {
-      expectError(await request(t.http).post(`/api/accounts/${UNKNOWN_ID}/devices/rel`).send({ ids: ['ghost'] }), 404);
+      expectError(
+        await request(t.http)
+          .post(`/api/accounts/${UNKNOWN_ID}/devices/rel`)
+          .send({ ids: ['ghost'] }),
+        404,
+      );
     });
   });
 
   describe('PUT /api/accounts/:id/devices/rel', () => {
     it('replaces the whole set in the given order and answers the account', async () => {
       const account = await createAccount(['d1', 'd2', 'd3']);
-      const res = await request(t.http).put(`/api/accounts/${account}/devices/rel`).send({ ids: ['d5', d.d3._id, 'd1'] }).expect(200);
+      const res = await request(t.http)
+        .put(`/api/accounts/${account}/devices/rel`)
+        .send({ ids: ['d5', d.d3._id, 'd1'] })
+        .expect(200);
       expect(res.body).toMatchObject({ _id: account, name: 'acc', deviceIds: [d.d5._id, d.d3._id, d.d1._id] });
       expect(await storedIds(account)).toEqual([d.d5._id, d.d3._id, d.d1._id]);
       const listed = await request(t.http).get(`/api/accounts/${account}/devices`).expect(200);
@@ -390,7 +440,10 @@ describe('Relation routes', () => {
 
     it('keeps a reversed order exactly', async () => {
       const account = await createAccount(['d1', 'd2', 'd3', 'd4', 'd5']);
-      await request(t.http).put(`/api/accounts/${account}/devices/rel`).send({ ids: ['d5', 'd4', 'd3', 'd2', 'd1'] }).expect(200);
+      await request(t.http)
+        .put(`/api/accounts/${account}/devices/rel`)
+        .send({ ids: ['d5', 'd4', 'd3', 'd2', 'd1'] })
+        .expect(200);
       expect(await storedIds(account)).toEqual([d.d5._id, d.d4._id, d.d3._id, d.d2._id, d.d1._id]);
     });
 
@@ -404,17 +457,39 @@ describe('Relation routes', () => {
 
     it('answers 422 for unknown or repeated ids and leaves deviceIds as they were', async () => {
       const account = await createAccount(['d2', 'd1']);
-      expectError(await request(t.http).put(`/api/accounts/${account}/devices/rel`).send({ ids: ['d3', 'nobody'] }), 422, [{ path: 'ids[1]', code: 'unknown_device' }]);
-      expectError(await request(t.http).put(`/api/accounts/${account}/devices/rel`).send({ ids: ['d3', 'd3'] }), 422, [{ path: 'ids[1]', code: 'duplicate_device' }]);
+      expectError(
+        await request(t.http)
+          .put(`/api/accounts/${account}/devices/rel`)
+          .send({ ids: ['d3', 'nobody'] }),
+        422,
+        [{ path: 'ids[1]', code: 'unknown_device' }],
+      );
+      expectError(
+        await request(t.http)
+          .put(`/api/accounts/${account}/devices/rel`)
+          .send({ ids: ['d3', 'd3'] }),
+        422,
+        [{ path: 'ids[1]', code: 'duplicate_device' }],
+      );
       expect(await storedIds(account)).toEqual([d.d2._id, d.d1._id]);
     });
 
     it('answers 404 for an unknown account', async () => {
-      expectError(await request(t.http).put(`/api/accounts/${UNKNOWN_ID}/devices/rel`).send({ ids: ['d1'] }), 404);
+      expectError(
+        await request(t.http)
+          .put(`/api/accounts/${UNKNOWN_ID}/devices/rel`)
+          .send({ ids: ['d1'] }),
+        404,
+      );
     });
 
     it('answers 404 for an unknown account even when the ids are unknown too (bug: answered 422 unknown_device)', async () => {
-      expectError(await request(t.http).put(`/api/accounts/${UNKNOWN_ID}/devices/rel`).send({ ids: ['ghost'] }), 404);
+      expectError(
+        await request(t.http)
+          .put(`/api/accounts/${UNKNOWN_ID}/devices/rel`)
+          .send({ ids: ['ghost'] }),
+        404,
+      );
     });
   });
 
@@ -443,17 +518,25 @@ describe('Relation routes', () => {
 
     it('POST /api/accounts/:id/devices still creates and links below the limit', async () => {
       const account = await createAccount(['d1', 'd2', 'd3', 'd4'], 'almost', limited);
-      const res = await request(limited.http).post(`/api/accounts/${account}/devices`).send({ myId: 'fifth', deviceUID: 'UID-5' }).expect(201);
+      const res = await request(limited.http)
+        .post(`/api/accounts/${account}/devices`)
+        .send({ myId: 'fifth', deviceUID: 'UID-5' })
+        .expect(201);
       expect(await storedIds(account, limited)).toEqual([d.d1._id, d.d2._id, d.d3._id, d.d4._id, res.body._id]);
     });
 
     it('POST /api/accounts/:id/devices/rel answers 422 too_many_devices past the limit and links nothing', async () => {
       const extra = await createDevice(limited, 'd6');
       const account = await createAccount(['d1', 'd2', 'd3'], 'three', limited);
-      const res = await request(limited.http).post(`/api/accounts/${account}/devices/rel`).send({ ids: ['d4', 'd5', 'd6'] });
+      const res = await request(limited.http)
+        .post(`/api/accounts/${account}/devices/rel`)
+        .send({ ids: ['d4', 'd5', 'd6'] });
       expectError(res, 422, [{ path: 'ids', code: 'too_many_devices' }]);
       expect(await storedIds(account, limited)).toEqual([d.d1._id, d.d2._id, d.d3._id]);
-      const fits = await request(limited.http).post(`/api/accounts/${account}/devices/rel`).send({ ids: ['d1', 'd4', 'd5'] }).expect(200);
+      const fits = await request(limited.http)
+        .post(`/api/accounts/${account}/devices/rel`)
+        .send({ ids: ['d1', 'd4', 'd5'] })
+        .expect(200);
       expect(fits.body.deviceIds).toEqual([d.d1._id, d.d2._id, d.d3._id, d.d4._id, d.d5._id]);
       expect(extra.myId).toBe('d6');
     });
@@ -461,7 +544,9 @@ describe('Relation routes', () => {
     it('PUT /api/accounts/:id/devices/rel answers 422 too_many_devices for more ids than the limit', async () => {
       await createDevice(limited, 'd6');
       const account = await createAccount(['d1'], 'one', limited);
-      const res = await request(limited.http).put(`/api/accounts/${account}/devices/rel`).send({ ids: ['d1', 'd2', 'd3', 'd4', 'd5', 'd6'] });
+      const res = await request(limited.http)
+        .put(`/api/accounts/${account}/devices/rel`)
+        .send({ ids: ['d1', 'd2', 'd3', 'd4', 'd5', 'd6'] });
       expectError(res, 422, [{ path: 'ids', code: 'too_many_devices' }]);
       expect(await storedIds(account, limited)).toEqual([d.d1._id]);
     });
@@ -486,7 +571,9 @@ describe('Relation routes', () => {
       await createAccount(['d2', 'd3'], 'c-third');
       await createAccount(['d3'], 'no');
       const res = await request(t.http)
-        .get(`/api/devices/d2/accounts?filter=${json({ where: { name: { neq: 'a-second' } }, order: 'name DESC', fields: ['name'], include: 'devices' })}`)
+        .get(
+          `/api/devices/d2/accounts?filter=${json({ where: { name: { neq: 'a-second' } }, order: 'name DESC', fields: ['name'], include: 'devices' })}`,
+        )
         .expect(200);
       expect(res.body.map((account: { name: string }) => account.name)).toEqual(['c-third', 'b-first']);
       expect(res.body[0].devices).toEqual([d.d2, d.d3]);
@@ -507,11 +594,15 @@ describe('Relation routes', () => {
     it('answers 404 for an unknown device and 400 for a malformed id', async () => {
       expectError(await request(t.http).get(`/api/devices/${UNKNOWN_ID}/accounts`), 404);
       expectError(await request(t.http).get('/api/devices/ghost/accounts'), 404);
-      expectError(await request(t.http).get(`/api/devices/${encodeURIComponent('bad id!')}/accounts`), 400, [{ path: 'id', code: 'invalid_device_id' }]);
+      expectError(await request(t.http).get(`/api/devices/${encodeURIComponent('bad id!')}/accounts`), 400, [
+        { path: 'id', code: 'invalid_device_id' },
+      ]);
     });
 
     it('answers 400 for a refused filter', async () => {
-      expectError(await request(t.http).get('/api/devices/d1/accounts?filter[where][myId]=x'), 400, [{ path: 'filter.where.myId', code: 'unknown_field' }]);
+      expectError(await request(t.http).get('/api/devices/d1/accounts?filter[where][myId]=x'), 400, [
+        { path: 'filter.where.myId', code: 'unknown_field' },
+      ]);
     });
   });
 
@@ -520,7 +611,9 @@ describe('Relation routes', () => {
       const holder = await createAccount(['d4', 'd1'], 'holder');
       await createAccount(['d2'], 'other');
       for (const id of [d.d1._id, 'd1']) {
-        const res = await request(t.http).get(`/api/accounts?filter=${json({ where: { deviceIds: id } })}`).expect(200);
+        const res = await request(t.http)
+          .get(`/api/accounts?filter=${json({ where: { deviceIds: id } })}`)
+          .expect(200);
         expect(res.body.map((account: { _id: string }) => account._id)).toEqual([holder]);
       }
     });
@@ -529,8 +622,20 @@ describe('Relation routes', () => {
   describe('GET /api/devices/count', () => {
     it('counts every device, or those matching where (JSON or bracket form)', async () => {
       expect((await request(t.http).get('/api/devices/count').expect(200)).body).toEqual({ count: 5 });
-      expect((await request(t.http).get(`/api/devices/count?where=${json({ myId: { inq: ['d1', 'd3', 'x'] } })}`).expect(200)).body).toEqual({ count: 2 });
-      expect((await request(t.http).get(`/api/devices/count?where[deviceUID][like]=${encodeURIComponent('d[45]$')}`).expect(200)).body).toEqual({ count: 2 });
+      expect(
+        (
+          await request(t.http)
+            .get(`/api/devices/count?where=${json({ myId: { inq: ['d1', 'd3', 'x'] } })}`)
+            .expect(200)
+        ).body,
+      ).toEqual({ count: 2 });
+      expect(
+        (
+          await request(t.http)
+            .get(`/api/devices/count?where[deviceUID][like]=${encodeURIComponent('d[45]$')}`)
+            .expect(200)
+        ).body,
+      ).toEqual({ count: 2 });
       expect((await request(t.http).get('/api/devices/count?where[_id]=d5').expect(200)).body).toEqual({ count: 1 });
     });
 
@@ -543,9 +648,18 @@ describe('Relation routes', () => {
   describe('GET /api/devices/findOne', () => {
     it('answers the first match, honouring where, order, skip and fields', async () => {
       expect((await request(t.http).get('/api/devices/findOne').expect(200)).body).toEqual(d.d1);
-      expect((await request(t.http).get(`/api/devices/findOne?filter=${json({ order: 'myId DESC' })}`).expect(200)).body).toEqual(d.d5);
+      expect(
+        (
+          await request(t.http)
+            .get(`/api/devices/findOne?filter=${json({ order: 'myId DESC' })}`)
+            .expect(200)
+        ).body,
+      ).toEqual(d.d5);
       expect((await request(t.http).get('/api/devices/findOne?filter[where][myId][gt]=d2&filter[skip]=1').expect(200)).body).toEqual(d.d4);
-      expect((await request(t.http).get('/api/devices/findOne?filter[where][_id]=d3&filter[fields][0]=myId').expect(200)).body).toEqual({ _id: d.d3._id, myId: 'd3' });
+      expect((await request(t.http).get('/api/devices/findOne?filter[where][_id]=d3&filter[fields][0]=myId').expect(200)).body).toEqual({
+        _id: d.d3._id,
+        myId: 'd3',
+      });
     });
 
     it('answers 404 when nothing matches', async () => {
@@ -573,7 +687,9 @@ describe('Relation routes', () => {
       await request(t.http).head('/api/devices/d2').expect(200);
       await request(t.http).head(`/api/devices/${UNKNOWN_ID}`).expect(404);
       await request(t.http).head('/api/devices/ghost').expect(404);
-      await request(t.http).head(`/api/devices/${encodeURIComponent('bad id!')}`).expect(400);
+      await request(t.http)
+        .head(`/api/devices/${encodeURIComponent('bad id!')}`)
+        .expect(400);
     });
 
     it('answers 404 once the device is deleted', async () => {
@@ -590,8 +706,20 @@ describe('Relation routes', () => {
       await createAccount([], 'attic');
       expect((await request(t.http).get('/api/accounts/count').expect(200)).body).toEqual({ count: 3 });
       expect((await request(t.http).get('/api/accounts/count?where[deviceIds]=d2').expect(200)).body).toEqual({ count: 2 });
-      expect((await request(t.http).get(`/api/accounts/count?where=${json({ deviceIds: d.d1._id })}`).expect(200)).body).toEqual({ count: 1 });
-      expect((await request(t.http).get(`/api/accounts/count?where=${json({ name: { like: 'a' } })}`).expect(200)).body).toEqual({ count: 2 });
+      expect(
+        (
+          await request(t.http)
+            .get(`/api/accounts/count?where=${json({ deviceIds: d.d1._id })}`)
+            .expect(200)
+        ).body,
+      ).toEqual({ count: 1 });
+      expect(
+        (
+          await request(t.http)
+            .get(`/api/accounts/count?where=${json({ name: { like: 'a' } })}`)
+            .expect(200)
+        ).body,
+      ).toEqual({ count: 2 });
     });
 
     it('answers 400 naming the where path', async () => {
@@ -607,7 +735,13 @@ describe('Relation routes', () => {
       const res = await request(t.http).get('/api/accounts/findOne?filter[where][deviceIds]=d1&include=devices').expect(200);
       expect(res.body).toMatchObject({ _id: second, name: 'second', deviceIds: [d.d2._id, d.d1._id] });
       expect(res.body.devices).toEqual([d.d2, d.d1]);
-      expect((await request(t.http).get(`/api/accounts/findOne?filter=${json({ order: 'name DESC' })}`).expect(200)).body._id).toBe(second);
+      expect(
+        (
+          await request(t.http)
+            .get(`/api/accounts/findOne?filter=${json({ order: 'name DESC' })}`)
+            .expect(200)
+        ).body._id,
+      ).toBe(second);
     });
 
     it('answers 404 when nothing matches', async () => {

@@ -116,7 +116,11 @@ describe('API keys', () => {
       await request(t.http).put('/api/devices/written').set(headers).send({ myId: 'written', deviceUID: 'UID-W3' }).expect(200);
       expect((await t.devices.findById(created.body._id).lean())?.deviceUID).toBe('UID-W3');
 
-      const account = await request(t.http).post('/api/accounts').set(headers).send({ name: 'by-writer', deviceIds: ['written'] }).expect(201);
+      const account = await request(t.http)
+        .post('/api/accounts')
+        .set(headers)
+        .send({ name: 'by-writer', deviceIds: ['written'] })
+        .expect(201);
       await request(t.http).patch(`/api/accounts/${account.body._id}`).set(headers).send({ name: 'renamed' }).expect(200);
       expect((await t.accounts.findById(account.body._id).lean())?.name).toBe('renamed');
 
@@ -282,7 +286,9 @@ describe('CORS with allowed origins, and the body limit', () => {
     it('allows a configured origin and exposes X-Total-Count', async () => {
       const res = await request(t.http).get('/api/devices').set('origin', ALLOWED).expect(200);
       expect(res.headers['access-control-allow-origin']).toBe(ALLOWED);
-      const exposed = String(res.headers['access-control-expose-headers']).toLowerCase().split(/\s*,\s*/);
+      const exposed = String(res.headers['access-control-expose-headers'])
+        .toLowerCase()
+        .split(/\s*,\s*/);
       expect(exposed).toContain('x-total-count');
     });
 
@@ -314,7 +320,9 @@ describe('CORS with allowed origins, and the body limit', () => {
     });
 
     it('answers 413 to a 4 KB account body and writes nothing', async () => {
-      const res = await request(t.http).post('/api/accounts').send({ name: 'n', deviceIds: Array.from({ length: 300 }, (_, i) => `dev-${i}`) });
+      const res = await request(t.http)
+        .post('/api/accounts')
+        .send({ name: 'n', deviceIds: Array.from({ length: 300 }, (_, i) => `dev-${i}`) });
       expectErrorShape(res, 413);
       expect(await t.accounts.countDocuments()).toBe(0);
     });

@@ -34,7 +34,10 @@ export class AccountDevicesController {
   /** The account's devices, in reference order unless `order` says otherwise. */
   @Get()
   @ApiFilterQuery()
-  @ApiOkResponse({ type: [DeviceDto], headers: { 'X-Total-Count': { description: "Number of the account's devices matching `where`", schema: { type: 'integer' } } } })
+  @ApiOkResponse({
+    type: [DeviceDto],
+    headers: { 'X-Total-Count': { description: "Number of the account's devices matching `where`", schema: { type: 'integer' } } },
+  })
   async findAll(
     @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
     @Query(new ParseFilterPipe(DEVICE_FILTER)) filter: ParsedFilter,
@@ -48,7 +51,10 @@ export class AccountDevicesController {
   /** Counts this account's devices matching `where` (not the whole collection). */
   @Get('count')
   @ApiWhereQuery()
-  async count(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Query(new ParseWherePipe(DEVICE_FILTER)) where: MongoFilter): Promise<CountDto> {
+  async count(
+    @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
+    @Query(new ParseWherePipe(DEVICE_FILTER)) where: MongoFilter,
+  ): Promise<CountDto> {
     return { count: await this.accounts.countDevices(id, where) };
   }
 
@@ -115,7 +121,11 @@ export class AccountDevicesController {
   @Put(':fk')
   @ApiParam(FK)
   @ApiErrors(409)
-  update(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Param('fk', ParseDeviceKeyPipe) key: DeviceKey, @Body() dto: UpdateDeviceDto): Promise<DeviceDto> {
+  update(
+    @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
+    @Param('fk', ParseDeviceKeyPipe) key: DeviceKey,
+    @Body() dto: UpdateDeviceDto,
+  ): Promise<DeviceDto> {
     return this.accounts.updateLinkedDevice(id, key, dto);
   }
 

@@ -15,8 +15,15 @@ import { AccountDto } from './dto/account.dto.js';
 import { CreateAccountDto } from './dto/create-account.dto.js';
 import { UpdateAccountDto } from './dto/update-account.dto.js';
 
-const INCLUDE = { name: 'include', required: false, enum: ['devices'], description: 'Shorthand for filter.include: adds each account\'s `devices`, in `deviceIds` order' };
-const TOTAL = { 'X-Total-Count': { description: 'Number of accounts matching `where`, ignoring limit and skip', schema: { type: 'integer' } } };
+const INCLUDE = {
+  name: 'include',
+  required: false,
+  enum: ['devices'],
+  description: "Shorthand for filter.include: adds each account's `devices`, in `deviceIds` order",
+};
+const TOTAL = {
+  'X-Total-Count': { description: 'Number of accounts matching `where`, ignoring limit and skip', schema: { type: 'integer' } },
+};
 
 @ApiTags('accounts')
 @ApiErrors(503)
@@ -37,7 +44,10 @@ export class AccountsController {
   @ApiQuery(INCLUDE)
   @ApiOkResponse({ type: [AccountDto], headers: TOTAL })
   @ApiErrors(400)
-  async findAll(@Query(new ParseFilterPipe(ACCOUNT_FILTER)) filter: ParsedFilter, @Res({ passthrough: true }) reply: FastifyReply): Promise<AccountDto[]> {
+  async findAll(
+    @Query(new ParseFilterPipe(ACCOUNT_FILTER)) filter: ParsedFilter,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<AccountDto[]> {
     const page = await this.accounts.findAll(filter);
     reply.header('X-Total-Count', page.total);
     return page.items;
@@ -65,7 +75,10 @@ export class AccountsController {
   @ApiFilterQuery(' Only fields and include apply here.')
   @ApiQuery(INCLUDE)
   @ApiErrors(400, 404)
-  findOne(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Query(new ParseFilterPipe(ACCOUNT_FILTER)) filter: ParsedFilter): Promise<AccountDto> {
+  findOne(
+    @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
+    @Query(new ParseFilterPipe(ACCOUNT_FILTER)) filter: ParsedFilter,
+  ): Promise<AccountDto> {
     return this.accounts.findOne(id, filter);
   }
 

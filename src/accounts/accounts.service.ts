@@ -75,7 +75,10 @@ export class AccountsService {
   async findOne(id: Types.ObjectId, filter?: ParsedFilter): Promise<AccountDto> {
     const include = filter?.include.find((item) => item.relation === 'devices');
     const { projection, strip } = projectionWith(filter?.fields, include ? ['deviceIds'] : []);
-    const account = await this.accounts.findById(id, projection ?? ACCOUNT_FIELDS).lean<AccountDto>().exec();
+    const account = await this.accounts
+      .findById(id, projection ?? ACCOUNT_FIELDS)
+      .lean<AccountDto>()
+      .exec();
     if (!account) throw accountNotFound(id);
     const [result] = include ? await this.withDevices([account], include.scope) : [account];
     return without(result, strip);
@@ -298,7 +301,11 @@ export class AccountsService {
     const vanished = await this.devices.missing(account.deviceIds);
     if (vanished.length === 0) return account;
     const updated = await this.accounts
-      .findOneAndUpdate({ _id: account._id }, { $pull: { deviceIds: { $in: vanished } } }, { returnDocument: 'after', projection: ACCOUNT_FIELDS })
+      .findOneAndUpdate(
+        { _id: account._id },
+        { $pull: { deviceIds: { $in: vanished } } },
+        { returnDocument: 'after', projection: ACCOUNT_FIELDS },
+      )
       .lean<AccountDto>()
       .exec();
     if (!updated) throw accountNotFound(account._id);

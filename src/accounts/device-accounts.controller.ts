@@ -24,7 +24,10 @@ export class DeviceAccountsController {
   @Get()
   @ApiParam({ name: 'id', description: 'The device ObjectId or its myId' })
   @ApiFilterQuery()
-  @ApiOkResponse({ type: [AccountDto], headers: { 'X-Total-Count': { description: 'Number of matching accounts', schema: { type: 'integer' } } } })
+  @ApiOkResponse({
+    type: [AccountDto],
+    headers: { 'X-Total-Count': { description: 'Number of matching accounts', schema: { type: 'integer' } } },
+  })
   @ApiErrors(400, 404, 503)
   async findAll(
     @Param('id', ParseDeviceKeyPipe) key: DeviceKey,

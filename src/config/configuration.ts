@@ -42,7 +42,11 @@ export function loadConfiguration(raw: Record<string, unknown> = process.env): C
       bodyLimitBytes: env.BODY_LIMIT_BYTES ?? 1_048_576,
       requestTimeoutMs: env.REQUEST_TIMEOUT_MS ?? 30_000,
       shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS ?? 10_000,
-      corsOrigins: env.CORS_ORIGINS ? env.CORS_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean) : undefined,
+      corsOrigins: env.CORS_ORIGINS
+        ? env.CORS_ORIGINS.split(',')
+            .map((origin) => origin.trim())
+            .filter(Boolean)
+        : undefined,
     },
     database: { uri: env.MONGODB_URI, dataDir: dataDir || undefined, timeoutMs: env.DB_TIMEOUT_MS ?? 5_000 },
     relation: { maxDevicesPerAccount: env.MAX_DEVICES_PER_ACCOUNT ?? 10_000 },

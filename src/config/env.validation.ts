@@ -6,57 +6,89 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Every environment variable the service reads, with its type and range (README, Configuration). */
 export class EnvironmentVariables {
-  @IsOptional() @IsInt() @Min(0) @Max(65535)
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(65535)
   PORT?: number;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   HOST?: string;
 
-  @IsOptional() @Matches(/^mongodb(\+srv)?:\/\/\S+$/, { message: 'MONGODB_URI must be a mongodb:// or mongodb+srv:// URI' })
+  @IsOptional()
+  @Matches(/^mongodb(\+srv)?:\/\/\S+$/, { message: 'MONGODB_URI must be a mongodb:// or mongodb+srv:// URI' })
   MONGODB_URI?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   DATA_DIR?: string;
 
-  @IsOptional() @IsInt() @Min(1) @Max(100_000)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
   MAX_DEVICES_PER_ACCOUNT?: number;
 
   @IsOptional()
-  @Matches(/^\s*[^\s:,]+:(read|write)\s*(,\s*[^\s:,]+:(read|write)\s*)*$/, { message: 'API_KEYS must be key:role pairs separated by commas, roles read or write' })
+  @Matches(/^\s*[^\s:,]+:(read|write)\s*(,\s*[^\s:,]+:(read|write)\s*)*$/, {
+    message: 'API_KEYS must be key:role pairs separated by commas, roles read or write',
+  })
   API_KEYS?: string;
 
-  @IsOptional() @IsInt() @Min(0) @Max(10_000_000)
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(10_000_000)
   RATE_LIMIT_MAX?: number;
 
-  @IsOptional() @IsInt() @Min(1) @Max(86_400)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(86_400)
   RATE_LIMIT_WINDOW_S?: number;
 
-  @IsOptional() @IsInt() @Min(1024) @Max(1_073_741_824)
+  @IsOptional()
+  @IsInt()
+  @Min(1024)
+  @Max(1_073_741_824)
   BODY_LIMIT_BYTES?: number;
 
-  @IsOptional() @IsInt() @Min(100) @Max(600_000)
+  @IsOptional()
+  @IsInt()
+  @Min(100)
+  @Max(600_000)
   DB_TIMEOUT_MS?: number;
 
-  @IsOptional() @IsInt() @Min(100) @Max(3_600_000)
+  @IsOptional()
+  @IsInt()
+  @Min(100)
+  @Max(3_600_000)
   REQUEST_TIMEOUT_MS?: number;
 
-  @IsOptional() @IsInt() @Min(0) @Max(600_000)
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(600_000)
   SHUTDOWN_TIMEOUT_MS?: number;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   CORS_ORIGINS?: string;
 
-  @IsOptional() @IsIn(LOG_LEVELS)
+  @IsOptional()
+  @IsIn(LOG_LEVELS)
   LOG_LEVEL?: LogLevel;
 
-  @IsOptional() @IsIn(['json', 'pretty'])
+  @IsOptional()
+  @IsIn(['json', 'pretty'])
   LOG_FORMAT?: 'json' | 'pretty';
 }
 
 /** Validates the environment; throws one line naming every bad variable. */
 export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVariables {
   // Empty values count as unset, so `DATA_DIR=` and friends behave as documented.
-  const present = Object.fromEntries(Object.entries(raw).filter(([key, value]) => key !== 'DATA_DIR' ? value !== '' : true));
+  const present = Object.fromEntries(Object.entries(raw).filter(([key, value]) => (key !== 'DATA_DIR' ? value !== '' : true)));
   const env = plainToInstance(EnvironmentVariables, present, { enableImplicitConversion: true });
   const errors = validateSync(env, { skipMissingProperties: false, forbidUnknownValues: false });
   if (errors.length > 0) {

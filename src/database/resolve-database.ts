@@ -42,7 +42,9 @@ export async function resolveDatabase(options: DatabaseEngineOptions = {}): Prom
     }
     const server = await startMongoJavaServer({ port: options.port, dataFile });
     const uri = `mongodb://127.0.0.1:${server.port}/${DATABASE_NAME}`;
-    log(`Database: embedded mongo-java-server ${MONGO_JAVA_SERVER_VERSION} (reports MongoDB 7.0.0, JVM pid ${server.pid}), ${where}, at ${uri}`);
+    log(
+      `Database: embedded mongo-java-server ${MONGO_JAVA_SERVER_VERSION} (reports MongoDB 7.0.0, JVM pid ${server.pid}), ${where}, at ${uri}`,
+    );
     return { name: 'mongo-java-server', uri, persistent: !!dataDir, stop: () => server.stop() };
   } catch (error) {
     if (!(error instanceof DatabaseUnavailableError)) throw error;

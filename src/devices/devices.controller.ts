@@ -16,7 +16,9 @@ import { UpdateDeviceDto } from './dto/update-device.dto.js';
 import { ParseDeviceKeyPipe } from './pipes/parse-device-key.pipe.js';
 
 const DEVICE_ID = { name: 'id', description: 'The device ObjectId or its myId', example: 'thermostat-kitchen' };
-const TOTAL = { 'X-Total-Count': { description: 'Number of devices matching `where`, ignoring limit and skip', schema: { type: 'integer' } } };
+const TOTAL = {
+  'X-Total-Count': { description: 'Number of devices matching `where`, ignoring limit and skip', schema: { type: 'integer' } },
+};
 
 @ApiTags('devices')
 @ApiErrors(503)
@@ -36,7 +38,10 @@ export class DevicesController {
   @ApiFilterQuery()
   @ApiOkResponse({ type: [DeviceDto], headers: TOTAL })
   @ApiErrors(400)
-  async findAll(@Query(new ParseFilterPipe(DEVICE_FILTER)) filter: ParsedFilter, @Res({ passthrough: true }) reply: FastifyReply): Promise<DeviceDto[]> {
+  async findAll(
+    @Query(new ParseFilterPipe(DEVICE_FILTER)) filter: ParsedFilter,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<DeviceDto[]> {
     const page = await this.devices.findAll(filter);
     reply.header('X-Total-Count', page.total);
     return page.items;
@@ -63,7 +68,10 @@ export class DevicesController {
   @ApiParam(DEVICE_ID)
   @ApiFilterQuery()
   @ApiErrors(400, 404)
-  findOne(@Param('id', ParseDeviceKeyPipe) key: DeviceKey, @Query(new ParseFilterPipe(DEVICE_FILTER)) filter: ParsedFilter): Promise<DeviceDto> {
+  findOne(
+    @Param('id', ParseDeviceKeyPipe) key: DeviceKey,
+    @Query(new ParseFilterPipe(DEVICE_FILTER)) filter: ParsedFilter,
+  ): Promise<DeviceDto> {
     return this.devices.findOne(key, filter.fields);
   }
 
@@ -108,4 +116,3 @@ export class DevicesController {
     return this.devices.remove(key);
   }
 }
-

@@ -67,7 +67,10 @@ export class DevicesService {
   }
 
   async findOne(key: DeviceKey, fields?: Record<string, 0 | 1>): Promise<DeviceDto> {
-    const device = await this.devices.findOne(key, fields ?? DEVICE_FIELDS).lean<DeviceDto>().exec();
+    const device = await this.devices
+      .findOne(key, fields ?? DEVICE_FIELDS)
+      .lean<DeviceDto>()
+      .exec();
     if (!device) throw deviceNotFound(key);
     return device;
   }
@@ -80,9 +83,13 @@ export class DevicesService {
    * Devices among `ids` that exist and match `where`, in no particular order unless `order`
    * is given. One query however many ids.
    */
-  findByIds(ids: readonly Types.ObjectId[], query: { where?: MongoFilter; fields?: Record<string, 0 | 1>; order?: Record<string, 1 | -1> } = {}): Promise<DeviceDto[]> {
+  findByIds(
+    ids: readonly Types.ObjectId[],
+    query: { where?: MongoFilter; fields?: Record<string, 0 | 1>; order?: Record<string, 1 | -1> } = {},
+  ): Promise<DeviceDto[]> {
     if (ids.length === 0) return Promise.resolve([]);
-    const filter = query.where && Object.keys(query.where).length > 0 ? { $and: [{ _id: { $in: ids } }, query.where] } : { _id: { $in: ids } };
+    const filter =
+      query.where && Object.keys(query.where).length > 0 ? { $and: [{ _id: { $in: ids } }, query.where] } : { _id: { $in: ids } };
     const find = this.devices.find(filter, query.fields ?? DEVICE_FIELDS);
     if (query.order) find.sort(stableSort(query.order));
     return find.lean<DeviceDto[]>().exec();
@@ -91,7 +98,10 @@ export class DevicesService {
   /** Which of `ids` name no device (any more): one read of `_id`s only. */
   async missing(ids: readonly Types.ObjectId[]): Promise<Types.ObjectId[]> {
     if (ids.length === 0) return [];
-    const found = await this.devices.find({ _id: { $in: ids } }, { _id: 1 }).lean().exec();
+    const found = await this.devices
+      .find({ _id: { $in: ids } }, { _id: 1 })
+      .lean()
+      .exec();
     const present = new Set(found.map((device) => device._id.toHexString()));
     return ids.filter((id) => !present.has(id.toHexString()));
   }
@@ -113,7 +123,10 @@ export class DevicesService {
 
   /** Deletes one device; the schema's middleware pulls its id from every account. */
   async remove(key: DeviceKey): Promise<{ count: number }> {
-    const deleted = await this.devices.findOneAndDelete(key, { projection: { _id: 1 } }).lean().exec();
+    const deleted = await this.devices
+      .findOneAndDelete(key, { projection: { _id: 1 } })
+      .lean()
+      .exec();
     if (!deleted) throw deviceNotFound(key);
     return { count: 1 };
   }
@@ -141,7 +154,10 @@ export class DevicesService {
   async resolveRefs<T>(value: T): Promise<T> {
     const myIds = [...collectMyIds(value)];
     if (myIds.length === 0) return value;
-    const found = await this.devices.find({ myId: { $in: myIds } }, { _id: 1, myId: 1 }).lean().exec();
+    const found = await this.devices
+      .find({ myId: { $in: myIds } }, { _id: 1, myId: 1 })
+      .lean()
+      .exec();
     return replaceMyIds(value, new Map(found.map((device) => [device.myId, device._id])));
   }
 

@@ -88,13 +88,19 @@ function clean(ids: readonly Types.ObjectId[], existing: ReadonlySet<string>): T
   });
 }
 
-function inspect(ids: readonly Types.ObjectId[], existing: ReadonlySet<string>, limit: number): Omit<AccountDamage, 'accountId' | 'repaired'> | undefined {
+function inspect(
+  ids: readonly Types.ObjectId[],
+  existing: ReadonlySet<string>,
+  limit: number,
+): Omit<AccountDamage, 'accountId' | 'repaired'> | undefined {
   const hexes = ids.map((id) => id.toHexString());
   const dangling = [...new Set(hexes.filter((hex) => !existing.has(hex)))];
   const counts = new Map<string, number>();
   for (const hex of hexes) counts.set(hex, (counts.get(hex) ?? 0) + 1);
   const duplicates = [...counts].filter(([, count]) => count > 1).map(([hex]) => hex);
-  const overLimit = clean(ids, existing).slice(limit).map((id) => id.toHexString());
+  const overLimit = clean(ids, existing)
+    .slice(limit)
+    .map((id) => id.toHexString());
   if (dangling.length === 0 && duplicates.length === 0 && overLimit.length === 0) return undefined;
   return { dangling, duplicates, overLimit };
 }

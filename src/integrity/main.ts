@@ -38,7 +38,9 @@ function describe(report: IntegrityReport): string {
     lines.push(`Account ${damage.accountId}: ${parts.join('; ')}${damage.repaired ? ' — repaired' : ''}`);
   }
   const open = report.damaged.filter((damage) => !damage.repaired).length;
-  lines.push(open ? `${open} damaged accounts left as they are; run with --fix to repair them.` : `Repaired ${report.damaged.length} accounts.`);
+  lines.push(
+    open ? `${open} damaged accounts left as they are; run with --fix to repair them.` : `Repaired ${report.damaged.length} accounts.`,
+  );
   return lines.join('\n');
 }
 

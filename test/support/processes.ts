@@ -40,7 +40,14 @@ export interface ServiceProcess {
 export function runService(env: Record<string, string | undefined>, port?: number): ServiceProcess {
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'main.js')], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_FORMAT: 'json', HOST: '127.0.0.1', ...(port ? { PORT: String(port) } : {}), ...env } as NodeJS.ProcessEnv,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      LOG_FORMAT: 'json',
+      HOST: '127.0.0.1',
+      ...(port ? { PORT: String(port) } : {}),
+      ...env,
+    } as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
@@ -66,7 +73,10 @@ export function runService(env: Record<string, string | undefined>, port?: numbe
       const found = lines.find((line) => pattern.test(line));
       if (found) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms:\n${lines.join('\n')}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms:\n${lines.join('\n')}`)),
+          timeoutMs,
+        );
         waiters.push({
           pattern,
           resolve: (line) => {

@@ -59,7 +59,9 @@ export async function createTestApp(options: TestAppOptions | TestAppOptions['cu
     .useValue(config.logging);
   if (customise) builder = customise(builder);
   const moduleRef = await builder.compile();
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(createAdapter(config.http, config.logging), { logger: ['error', 'warn'] });
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(createAdapter(config.http, config.logging), {
+    logger: ['error', 'warn'],
+  });
   await configureApp(app, config.http);
   await app.init();
   await app.getHttpAdapter().getInstance().ready();

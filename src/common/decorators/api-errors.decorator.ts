@@ -14,8 +14,6 @@ const MEANING: Record<number, string> = {
 /** Documents the error responses of a route, all in the one error shape. */
 export function ApiErrors(...statuses: number[]): MethodDecorator & ClassDecorator {
   return applyDecorators(
-    ...statuses.map((status) =>
-      ApiResponse({ status, description: MEANING[status] ?? STATUS_CODES[status], type: ErrorResponse }),
-    ),
+    ...statuses.map((status) => ApiResponse({ status, description: MEANING[status] ?? STATUS_CODES[status], type: ErrorResponse })),
   );
 }

@@ -13,6 +13,11 @@ export function ApiFilterQuery(extra = ''): MethodDecorator {
 /** Documents `?where=` on a count route. */
 export function ApiWhereQuery(): MethodDecorator {
   return applyDecorators(
-    ApiQuery({ name: 'where', required: false, type: String, description: 'LoopBack where clause as JSON, e.g. {"name":{"like":"^Kit"}}, or in bracket form (where[name]=Kitchen).' }),
+    ApiQuery({
+      name: 'where',
+      required: false,
+      type: String,
+      description: 'LoopBack where clause as JSON, e.g. {"name":{"like":"^Kit"}}, or in bracket form (where[name]=Kitchen).',
+    }),
   );
 }

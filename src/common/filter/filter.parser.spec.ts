@@ -196,7 +196,14 @@ describe('parseWhere (ACCOUNT_FILTER)', () => {
 
 describe('parseFilter', () => {
   it('gives the defaults for an absent filter', () => {
-    expect(parseFilter(undefined, DEVICE_FILTER)).toEqual({ where: {}, fields: undefined, order: undefined, limit: 100, skip: 0, include: [] });
+    expect(parseFilter(undefined, DEVICE_FILTER)).toEqual({
+      where: {},
+      fields: undefined,
+      order: undefined,
+      limit: 100,
+      skip: 0,
+      include: [],
+    });
     expect(parseFilter({}, ACCOUNT_FILTER)).toEqual({ where: {}, fields: undefined, order: undefined, limit: 100, skip: 0, include: [] });
   });
 
@@ -250,7 +257,13 @@ describe('parseFilter', () => {
       {
         include: {
           relation: 'devices',
-          scope: { where: { _id: { inq: [HEX, 'sensor-1'] }, myId: { like: '^s' } }, fields: ['myId'], order: 'myId DESC', limit: '2', skip: 1 },
+          scope: {
+            where: { _id: { inq: [HEX, 'sensor-1'] }, myId: { like: '^s' } },
+            fields: ['myId'],
+            order: 'myId DESC',
+            limit: '2',
+            skip: 1,
+          },
         },
       },
       ACCOUNT_FILTER,
@@ -271,7 +284,11 @@ describe('parseFilter', () => {
   });
 
   it('reads include scope fields against the device fields, not the account fields', () => {
-    expectRejected(() => parseFilter({ include: { relation: 'devices', scope: { fields: ['name'] } } }, ACCOUNT_FILTER), 'filter.include.scope.fields[0]', 'unknown_field');
+    expectRejected(
+      () => parseFilter({ include: { relation: 'devices', scope: { fields: ['name'] } } }, ACCOUNT_FILTER),
+      'filter.include.scope.fields[0]',
+      'unknown_field',
+    );
   });
 
   it('translates a whole filter and leaves no $ key but those it emits', () => {
@@ -305,27 +322,81 @@ describe('parseFilter rejections', () => {
     ['a raw $ne', { where: { name: { $ne: null } } }, ACCOUNT_FILTER, 'filter.where.name.$ne', 'forbidden_key'],
     ['a raw $gt', { where: { myId: { $gt: '' } } }, DEVICE_FILTER, 'filter.where.myId.$gt', 'forbidden_key'],
     ['a raw $or', { where: { $or: [{ myId: 'a' }] } }, DEVICE_FILTER, 'filter.where.$or', 'forbidden_key'],
-    ['a $ key inside an inq list', { where: { myId: { inq: [{ $gt: '' }] } } }, DEVICE_FILTER, 'filter.where.myId.inq[0].$gt', 'forbidden_key'],
-    ['a $ key in an include scope', { include: { relation: 'devices', scope: { where: { $expr: 1 } } } }, ACCOUNT_FILTER, 'filter.include.scope.where.$expr', 'forbidden_key'],
+    [
+      'a $ key inside an inq list',
+      { where: { myId: { inq: [{ $gt: '' }] } } },
+      DEVICE_FILTER,
+      'filter.where.myId.inq[0].$gt',
+      'forbidden_key',
+    ],
+    [
+      'a $ key in an include scope',
+      { include: { relation: 'devices', scope: { where: { $expr: 1 } } } },
+      ACCOUNT_FILTER,
+      'filter.include.scope.where.$expr',
+      'forbidden_key',
+    ],
     ['__proto__', JSON.parse('{"where":{"__proto__":{"polluted":true}}}'), DEVICE_FILTER, 'filter.where.__proto__', 'forbidden_key'],
     ['__proto__ at the top', JSON.parse('{"__proto__":{"polluted":true}}'), DEVICE_FILTER, 'filter.__proto__', 'forbidden_key'],
-    ['constructor', { where: { constructor: { prototype: { polluted: true } } } }, DEVICE_FILTER, 'filter.where.constructor', 'forbidden_key'],
+    [
+      'constructor',
+      { where: { constructor: { prototype: { polluted: true } } } },
+      DEVICE_FILTER,
+      'filter.where.constructor',
+      'forbidden_key',
+    ],
     ['prototype', { fields: { prototype: true } }, DEVICE_FILTER, 'filter.fields.prototype', 'forbidden_key'],
     ['an unknown top-level key', { sort: 'myId' }, DEVICE_FILTER, 'filter.sort', 'unknown_key'],
     ['an unknown field', { where: { owner: 'a' } }, DEVICE_FILTER, 'filter.where.owner', 'unknown_field'],
     ['an account field on devices', { where: { name: 'a' } }, DEVICE_FILTER, 'filter.where.name', 'unknown_field'],
-    ['an unknown field in or', { where: { or: [{ myId: 'a' }, { colour: 'b' }] } }, DEVICE_FILTER, 'filter.where.or[1].colour', 'unknown_field'],
+    [
+      'an unknown field in or',
+      { where: { or: [{ myId: 'a' }, { colour: 'b' }] } },
+      DEVICE_FILTER,
+      'filter.where.or[1].colour',
+      'unknown_field',
+    ],
     ['an unknown operator', { where: { myId: { near: 'a' } } }, DEVICE_FILTER, 'filter.where.myId.near', 'unknown_operator'],
-    ['a pattern operator on a date', { where: { createdAt: { like: '2024' } } }, DEVICE_FILTER, 'filter.where.createdAt.like', 'unknown_operator'],
+    [
+      'a pattern operator on a date',
+      { where: { createdAt: { like: '2024' } } },
+      DEVICE_FILTER,
+      'filter.where.createdAt.like',
+      'unknown_operator',
+    ],
     ['options without a pattern', { where: { myId: { options: 'i' } } }, DEVICE_FILTER, 'filter.where.myId.options', 'unknown_operator'],
-    ['1001 inq values', { where: { myId: { inq: Array.from({ length: 1001 }, (_, i) => `d${i}`) } } }, DEVICE_FILTER, 'filter.where.myId.inq', 'too_many_values'],
-    ['1001 nin values', { where: { deviceIds: { nin: Array.from({ length: 1001 }, () => HEX) } } }, ACCOUNT_FILTER, 'filter.where.deviceIds.nin', 'too_many_values'],
+    [
+      '1001 inq values',
+      { where: { myId: { inq: Array.from({ length: 1001 }, (_, i) => `d${i}`) } } },
+      DEVICE_FILTER,
+      'filter.where.myId.inq',
+      'too_many_values',
+    ],
+    [
+      '1001 nin values',
+      { where: { deviceIds: { nin: Array.from({ length: 1001 }, () => HEX) } } },
+      ACCOUNT_FILTER,
+      'filter.where.deviceIds.nin',
+      'too_many_values',
+    ],
     ['a 257-character like', { where: { myId: { like: 'a'.repeat(257) } } }, DEVICE_FILTER, 'filter.where.myId.like', 'pattern_too_long'],
-    ['a 257-character regexp', { where: { name: { regexp: `/${'a'.repeat(255)}/` } } }, ACCOUNT_FILTER, 'filter.where.name.regexp', 'pattern_too_long'],
+    [
+      'a 257-character regexp',
+      { where: { name: { regexp: `/${'a'.repeat(255)}/` } } },
+      ACCOUNT_FILTER,
+      'filter.where.name.regexp',
+      'pattern_too_long',
+    ],
     ['an invalid regular expression', { where: { myId: { like: '(' } } }, DEVICE_FILTER, 'filter.where.myId.like', 'invalid_pattern'],
     ['an invalid regexp literal', { where: { myId: { regexp: '/[a/' } } }, DEVICE_FILTER, 'filter.where.myId.regexp', 'invalid_pattern'],
     ['an unknown regexp flag', { where: { myId: { regexp: '/a/y' } } }, DEVICE_FILTER, 'filter.where.myId.regexp', 'invalid_value'],
-    ['unknown options flags', { where: { myId: { like: 'a', options: 'gx' } } }, DEVICE_FILTER, 'filter.where.myId.options', 'invalid_value'],
+    [
+      'unknown options flags',
+      { where: { myId: { like: 'a', options: 'gx' } } },
+      DEVICE_FILTER,
+      'filter.where.myId.options',
+      'invalid_value',
+    ],
     ['a non-string pattern', { where: { myId: { like: 5 } } }, DEVICE_FILTER, 'filter.where.myId.like', 'invalid_value'],
     ['a number for a string field', { where: { myId: 5 } }, DEVICE_FILTER, 'filter.where.myId', 'invalid_value'],
     ['a list for a string field', { where: { myId: ['a'] } }, DEVICE_FILTER, 'filter.where.myId', 'invalid_value'],
@@ -334,7 +405,13 @@ describe('parseFilter rejections', () => {
     ['an invalid device id', { where: { _id: 'not a key!' } }, DEVICE_FILTER, 'filter.where._id', 'invalid_value'],
     ['a reserved word as device id', { where: { _id: { inq: ['rel'] } } }, DEVICE_FILTER, 'filter.where._id.inq[0]', 'invalid_value'],
     ['a between of one value', { where: { myId: { between: ['a'] } } }, DEVICE_FILTER, 'filter.where.myId.between', 'invalid_value'],
-    ['a between with a bad end', { where: { createdAt: { between: ['2024-01-01', 'later'] } } }, DEVICE_FILTER, 'filter.where.createdAt.between[1]', 'invalid_value'],
+    [
+      'a between with a bad end',
+      { where: { createdAt: { between: ['2024-01-01', 'later'] } } },
+      DEVICE_FILTER,
+      'filter.where.createdAt.between[1]',
+      'invalid_value',
+    ],
     ['an inq that is not a list', { where: { myId: { inq: 'a' } } }, DEVICE_FILTER, 'filter.where.myId.inq', 'invalid_value'],
     ['an exists that is not a boolean', { where: { myId: { exists: 'yes' } } }, DEVICE_FILTER, 'filter.where.myId.exists', 'invalid_value'],
     ['an empty or', { where: { or: [] } }, DEVICE_FILTER, 'filter.where.or', 'invalid_where'],
@@ -360,12 +437,42 @@ describe('parseFilter rejections', () => {
     ['an order that is an object', { order: { myId: 1 } }, DEVICE_FILTER, 'filter.order', 'invalid_order'],
     ['include on devices', { include: 'devices' }, DEVICE_FILTER, 'filter.include', 'unknown_relation'],
     ['an unknown relation', { include: 'owners' }, ACCOUNT_FILTER, 'filter.include', 'unknown_relation'],
-    ['an unknown relation in a list', { include: ['devices', { relation: 'owners' }] }, ACCOUNT_FILTER, 'filter.include[1]', 'unknown_relation'],
+    [
+      'an unknown relation in a list',
+      { include: ['devices', { relation: 'owners' }] },
+      ACCOUNT_FILTER,
+      'filter.include[1]',
+      'unknown_relation',
+    ],
     ['an include without relation', { include: { scope: {} } }, ACCOUNT_FILTER, 'filter.include', 'unknown_relation'],
-    ['an unknown key beside relation', { include: { relation: 'devices', where: {} } }, ACCOUNT_FILTER, 'filter.include.where', 'unknown_key'],
-    ['include inside a scope', { include: { relation: 'devices', scope: { include: 'devices' } } }, ACCOUNT_FILTER, 'filter.include.scope.include', 'unknown_key'],
-    ['a scope limit of 0', { include: { relation: 'devices', scope: { limit: 0 } } }, ACCOUNT_FILTER, 'filter.include.scope.limit', 'out_of_range'],
-    ['an account field in a scope where', { include: { relation: 'devices', scope: { where: { name: 'a' } } } }, ACCOUNT_FILTER, 'filter.include.scope.where.name', 'unknown_field'],
+    [
+      'an unknown key beside relation',
+      { include: { relation: 'devices', where: {} } },
+      ACCOUNT_FILTER,
+      'filter.include.where',
+      'unknown_key',
+    ],
+    [
+      'include inside a scope',
+      { include: { relation: 'devices', scope: { include: 'devices' } } },
+      ACCOUNT_FILTER,
+      'filter.include.scope.include',
+      'unknown_key',
+    ],
+    [
+      'a scope limit of 0',
+      { include: { relation: 'devices', scope: { limit: 0 } } },
+      ACCOUNT_FILTER,
+      'filter.include.scope.limit',
+      'out_of_range',
+    ],
+    [
+      'an account field in a scope where',
+      { include: { relation: 'devices', scope: { where: { name: 'a' } } } },
+      ACCOUNT_FILTER,
+      'filter.include.scope.where.name',
+      'unknown_field',
+    ],
   ])('refuses %s', (_case, raw, spec, path, code) => {
     expectRejected(() => parseFilter(raw, spec), path, code);
   });
@@ -374,14 +481,21 @@ describe('parseFilter rejections', () => {
     expect(parseFilter({ where: { myId: { inq: Array.from({ length: 1000 }, (_, i) => `d${i}`) } } }, DEVICE_FILTER).where.myId).toEqual({
       $in: expect.arrayContaining(['d0', 'd999']),
     });
-    expect(parseFilter({ where: { myId: { like: 'a'.repeat(256) } } }, DEVICE_FILTER).where.myId).toEqual({ $regex: 'a'.repeat(256), $options: '' });
+    expect(parseFilter({ where: { myId: { like: 'a'.repeat(256) } } }, DEVICE_FILTER).where.myId).toEqual({
+      $regex: 'a'.repeat(256),
+      $options: '',
+    });
     // filter(1) where(2) then three and-levels of list + item (8); the condition is a string.
     const deepest = parseFilter({ where: nestedAnd(3, { myId: 'x' }) }, DEVICE_FILTER).where;
     expect(deepest).toStrictEqual({ $and: [{ $and: [{ $and: [{ myId: 'x' }] }] }] });
   });
 
   it('refuses nesting deeper than 8 levels with too_deep at the first level past it', () => {
-    expectRejected(() => parseFilter({ where: nestedAnd(3, { myId: { neq: 'x' } }) }, DEVICE_FILTER), 'filter.where.and[0].and[0].and[0].myId', 'too_deep');
+    expectRejected(
+      () => parseFilter({ where: nestedAnd(3, { myId: { neq: 'x' } }) }, DEVICE_FILTER),
+      'filter.where.and[0].and[0].and[0].myId',
+      'too_deep',
+    );
     expectRejected(() => parseWhere(nestedAnd(4, { myId: 'x' }), DEVICE_FILTER), 'where.and[0].and[0].and[0].and[0]', 'too_deep');
   });
 
@@ -393,9 +507,16 @@ describe('parseFilter rejections', () => {
   });
 
   it('reports every problem at once', () => {
-    const { details } = rejection(() => parseFilter({ where: { owner: 'a', myId: { near: 'b' } }, limit: 0, skip: 1, offset: 1 }, DEVICE_FILTER));
+    const { details } = rejection(() =>
+      parseFilter({ where: { owner: 'a', myId: { near: 'b' } }, limit: 0, skip: 1, offset: 1 }, DEVICE_FILTER),
+    );
     expect(details.map((detail) => `${detail.path} ${detail.code}`).sort()).toEqual(
-      ['filter.limit out_of_range', 'filter.offset conflict', 'filter.where.myId.near unknown_operator', 'filter.where.owner unknown_field'].sort(),
+      [
+        'filter.limit out_of_range',
+        'filter.offset conflict',
+        'filter.where.myId.near unknown_operator',
+        'filter.where.owner unknown_field',
+      ].sort(),
     );
   });
 
@@ -405,9 +526,22 @@ describe('parseFilter rejections', () => {
   });
 
   it('reads objects without a prototype, as the bracket form gives them', () => {
-    const where = Object.assign(Object.create(null) as Record<string, unknown>, { myId: Object.assign(Object.create(null) as object, { inq: ['a', 'b'] }) });
-    const filter = Object.assign(Object.create(null) as Record<string, unknown>, { where, limit: '2', fields: Object.assign(Object.create(null) as object, { myId: 'true' }) });
-    expect(parseFilter(filter, DEVICE_FILTER)).toEqual({ where: { myId: { $in: ['a', 'b'] } }, fields: { myId: 1 }, order: undefined, limit: 2, skip: 0, include: [] });
+    const where = Object.assign(Object.create(null) as Record<string, unknown>, {
+      myId: Object.assign(Object.create(null) as object, { inq: ['a', 'b'] }),
+    });
+    const filter = Object.assign(Object.create(null) as Record<string, unknown>, {
+      where,
+      limit: '2',
+      fields: Object.assign(Object.create(null) as object, { myId: 'true' }),
+    });
+    expect(parseFilter(filter, DEVICE_FILTER)).toEqual({
+      where: { myId: { $in: ['a', 'b'] } },
+      fields: { myId: 1 },
+      order: undefined,
+      limit: 2,
+      skip: 0,
+      include: [],
+    });
   });
 
   it('refuses __proto__ held as an own key of an object without a prototype', () => {
@@ -418,7 +552,9 @@ describe('parseFilter rejections', () => {
   });
 
   it('leaves Object.prototype untouched by a __proto__ filter', () => {
-    expect(() => parseFilter(JSON.parse('{"where":{"myId":{"__proto__":{"polluted":"yes"}}}}'), DEVICE_FILTER)).toThrow(BadRequestException);
+    expect(() => parseFilter(JSON.parse('{"where":{"myId":{"__proto__":{"polluted":"yes"}}}}'), DEVICE_FILTER)).toThrow(
+      BadRequestException,
+    );
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });

@@ -124,7 +124,8 @@ function parseFilterObject(
   }
   if (raw.skip !== undefined && raw.offset !== undefined) problems.add(`${path}.offset`, 'conflict', 'give skip or offset, not both');
   const skipKey = raw.skip !== undefined ? 'skip' : 'offset';
-  const include = raw.include === undefined || !allowedKeys.has('include') ? [] : parseInclude(raw.include, spec, `${path}.include`, problems);
+  const include =
+    raw.include === undefined || !allowedKeys.has('include') ? [] : parseInclude(raw.include, spec, `${path}.include`, problems);
   return {
     where: raw.where === undefined ? {} : (translateWhere(raw.where, spec, `${path}.where`, problems) ?? {}),
     fields: raw.fields === undefined ? undefined : parseFields(raw.fields, spec, `${path}.fields`, problems),
@@ -168,7 +169,11 @@ function parseFields(value: unknown, spec: FilterSpec, path: string, problems: P
     else if (known(field, fieldPath)) projection[field] = include ? 1 : 0;
   }
   // MongoDB cannot mix inclusion and exclusion, except for _id.
-  const kinds = new Set(Object.entries(projection).filter(([field]) => field !== '_id').map(([, flag]) => flag));
+  const kinds = new Set(
+    Object.entries(projection)
+      .filter(([field]) => field !== '_id')
+      .map(([, flag]) => flag),
+  );
   if (kinds.size > 1) problems.add(path, 'invalid_fields', 'list fields to include or fields to exclude, not both');
   return projection;
 }
@@ -244,7 +249,13 @@ function translateWhere(where: unknown, spec: FilterSpec, path: string, problems
   return filter;
 }
 
-function translateOperators(condition: Plain, type: FieldType, spec: FilterSpec, path: string, problems: Problems): MongoFilter | undefined {
+function translateOperators(
+  condition: Plain,
+  type: FieldType,
+  spec: FilterSpec,
+  path: string,
+  problems: Problems,
+): MongoFilter | undefined {
   const result: MongoFilter = {};
   const allowed = OPERATORS[type];
   const flags = condition.options;
@@ -284,7 +295,9 @@ function translateOperators(condition: Plain, type: FieldType, spec: FilterSpec,
         } else if (value.length > FILTER_LIMITS.maxValues) {
           problems.add(opPath, 'too_many_values', `at most ${FILTER_LIMITS.maxValues} values`);
         } else {
-          result[operator === 'inq' ? '$in' : '$nin'] = value.map((item, index) => coerce(item, type, spec, `${opPath}[${index}]`, problems));
+          result[operator === 'inq' ? '$in' : '$nin'] = value.map((item, index) =>
+            coerce(item, type, spec, `${opPath}[${index}]`, problems),
+          );
         }
         break;
       }

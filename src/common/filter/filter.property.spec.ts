@@ -16,21 +16,97 @@ const RANDOM_RUNS = 300;
 
 /** Names the translator knows, names it must refuse, and names that live on Object.prototype. */
 const KEY_POOL = [
-  'where', 'fields', 'order', 'limit', 'skip', 'offset', 'include', 'relation', 'scope',
-  '_id', 'myId', 'deviceUID', 'name', 'deviceIds', 'devices', 'createdAt', 'updatedAt',
-  'and', 'or', 'neq', 'gt', 'gte', 'lt', 'lte', 'between', 'inq', 'nin', 'exists',
-  'like', 'nlike', 'ilike', 'nilike', 'regexp', 'options',
-  '$where', '$gt', '$ne', '$regex', '$expr', '$function', '$or', '$in', '$lookup',
-  '__proto__', 'constructor', 'prototype',
-  'toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', 'propertyIsEnumerable', 'toLocaleString',
-  '0', '', ' ', 'a.b', 'name.$',
+  'where',
+  'fields',
+  'order',
+  'limit',
+  'skip',
+  'offset',
+  'include',
+  'relation',
+  'scope',
+  '_id',
+  'myId',
+  'deviceUID',
+  'name',
+  'deviceIds',
+  'devices',
+  'createdAt',
+  'updatedAt',
+  'and',
+  'or',
+  'neq',
+  'gt',
+  'gte',
+  'lt',
+  'lte',
+  'between',
+  'inq',
+  'nin',
+  'exists',
+  'like',
+  'nlike',
+  'ilike',
+  'nilike',
+  'regexp',
+  'options',
+  '$where',
+  '$gt',
+  '$ne',
+  '$regex',
+  '$expr',
+  '$function',
+  '$or',
+  '$in',
+  '$lookup',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'valueOf',
+  'hasOwnProperty',
+  'isPrototypeOf',
+  'propertyIsEnumerable',
+  'toLocaleString',
+  '0',
+  '',
+  ' ',
+  'a.b',
+  'name.$',
 ];
 
 const VALUE_POOL = [
-  'devices', 'name', 'name ASC', 'createdAt DESC', 'toString ASC', 'valueOf', 'myId,deviceUID',
-  '0123456789abcdef01234567', 'fedcba9876543210FEDCBA98', 'sensor-1', 'count', 'has space',
-  '/^a.*$/i', '/(/', '(a+)+$', '.*', 'i', 'ims', 'g', 'x', 'true', 'false', '1', '0', '-1', '1000', '1001',
-  '2024-01-01T00:00:00.000Z', 'not-a-date', '$where', '__proto__',
+  'devices',
+  'name',
+  'name ASC',
+  'createdAt DESC',
+  'toString ASC',
+  'valueOf',
+  'myId,deviceUID',
+  '0123456789abcdef01234567',
+  'fedcba9876543210FEDCBA98',
+  'sensor-1',
+  'count',
+  'has space',
+  '/^a.*$/i',
+  '/(/',
+  '(a+)+$',
+  '.*',
+  'i',
+  'ims',
+  'g',
+  'x',
+  'true',
+  'false',
+  '1',
+  '0',
+  '-1',
+  '1000',
+  '1001',
+  '2024-01-01T00:00:00.000Z',
+  'not-a-date',
+  '$where',
+  '__proto__',
 ];
 
 const key = fc.oneof(
@@ -46,7 +122,10 @@ const leaf = fc.oneof(
   { weight: 1, arbitrary: fc.double() },
   { weight: 1, arbitrary: fc.boolean() },
   { weight: 1, arbitrary: fc.constant(null) },
-  { weight: 1, arbitrary: fc.date({ noInvalidDate: false }).map((date) => (Number.isNaN(date.getTime()) ? 'Invalid' : date.toISOString())) },
+  {
+    weight: 1,
+    arbitrary: fc.date({ noInvalidDate: false }).map((date) => (Number.isNaN(date.getTime()) ? 'Invalid' : date.toISOString())),
+  },
 );
 
 /**
@@ -71,12 +150,24 @@ const { tree } = fc.letrec((tie) => ({
 
 /** A whole `filter`: known top-level keys with tree values, so many inputs get past the first check. */
 const filterLike = fc
-  .tuple(fc.array(fc.tuple(fc.constantFrom('where', 'fields', 'order', 'limit', 'skip', 'offset', 'include'), tree), { maxLength: 4 }), fc.boolean())
+  .tuple(
+    fc.array(fc.tuple(fc.constantFrom('where', 'fields', 'order', 'limit', 'skip', 'offset', 'include'), tree), { maxLength: 4 }),
+    fc.boolean(),
+  )
   .map(([entries, nullPrototype]) => buildObject(entries, nullPrototype));
 
 /** A `where`: field and combinator keys with tree values. */
 const whereLike = fc
-  .tuple(fc.array(fc.tuple(fc.constantFrom('_id', 'myId', 'deviceUID', 'name', 'deviceIds', 'createdAt', 'and', 'or', 'toString', 'valueOf', '$where'), tree), { maxLength: 4 }), fc.boolean())
+  .tuple(
+    fc.array(
+      fc.tuple(
+        fc.constantFrom('_id', 'myId', 'deviceUID', 'name', 'deviceIds', 'createdAt', 'and', 'or', 'toString', 'valueOf', '$where'),
+        tree,
+      ),
+      { maxLength: 4 },
+    ),
+    fc.boolean(),
+  )
   .map(([entries, nullPrototype]) => buildObject(entries, nullPrototype));
 
 const anyInput = fc.oneof(
@@ -84,7 +175,18 @@ const anyInput = fc.oneof(
   { weight: 4, arbitrary: whereLike },
   { weight: 3, arbitrary: tree },
   { weight: 2, arbitrary: fc.jsonValue() },
-  { weight: 1, arbitrary: fc.anything({ withNullPrototype: true, withBoxedValues: true, withDate: true, withMap: true, withSet: true, withSparseArray: true, withBigInt: true }) },
+  {
+    weight: 1,
+    arbitrary: fc.anything({
+      withNullPrototype: true,
+      withBoxedValues: true,
+      withDate: true,
+      withMap: true,
+      withSet: true,
+      withSparseArray: true,
+      withBigInt: true,
+    }),
+  },
   { weight: 1, arbitrary: fc.jsonValue().map((value) => JSON.parse(JSON.stringify(value ?? null))) },
 );
 
@@ -106,7 +208,8 @@ function outcome(parse: Parse, input: unknown, strict: boolean): { result?: unkn
     return { result: parse(input), rejected: false };
   } catch (error) {
     if (!strict) return { rejected: true };
-    if (!(error instanceof HttpException)) throw new Error(`threw ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`);
+    if (!(error instanceof HttpException))
+      throw new Error(`threw ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`, { cause: error });
     expect(error.getStatus()).toBe(400);
     return { rejected: true };
   }
@@ -209,7 +312,7 @@ const PROPERTIES: Array<[string, Check[], boolean]> = [
   ['returns or throws an HttpException with status 400, never another error', [], true],
   ['emits no $ key but the operators it translates to', [onlyEmittedOperators], false],
   ['passes no object from its input through to its output', [noInputObjectReused], false],
-  ['accepts only the spec\'s own field and relation names', [onlyOwnFieldNames], false],
+  ["accepts only the spec's own field and relation names", [onlyOwnFieldNames], false],
 ];
 
 describe.each(PROPERTIES)('filter parser property: %s', (_property, checks, strict) => {
@@ -257,22 +360,58 @@ function expectRejected(parse: () => unknown): void {
 /** Counterexamples found by the properties above, kept as explicit cases. */
 describe('filter parser regressions', () => {
   it.each<[string, Parse, unknown]>([
-    ['a where on "toString" with an operator object (bug: TypeError, a 500 over HTTP)', (x) => parseWhere(x, DEVICE_FILTER), { toString: { gt: 1 } }],
+    [
+      'a where on "toString" with an operator object (bug: TypeError, a 500 over HTTP)',
+      (x) => parseWhere(x, DEVICE_FILTER),
+      { toString: { gt: 1 } },
+    ],
     ['a where on "valueOf" with an operator object (bug: TypeError)', (x) => parseWhere(x, ACCOUNT_FILTER), { valueOf: { neq: 'a' } }],
-    ['the shrunk counterexample { valueOf: { where: "devices" } } (bug: TypeError)', (x) => parseWhere(x, DEVICE_FILTER), { valueOf: { where: 'devices' } }],
-    ['a filter.where on "hasOwnProperty" with an operator object (bug: TypeError)', (x) => parseFilter(x, ACCOUNT_FILTER), { where: { hasOwnProperty: { exists: true } } }],
-    ['an include of "toString" with a scope where (bug: TypeError)', (x) => parseFilter(x, ACCOUNT_FILTER), { include: { relation: 'toString', scope: { where: { a: 1 } } } }],
+    [
+      'the shrunk counterexample { valueOf: { where: "devices" } } (bug: TypeError)',
+      (x) => parseWhere(x, DEVICE_FILTER),
+      { valueOf: { where: 'devices' } },
+    ],
+    [
+      'a filter.where on "hasOwnProperty" with an operator object (bug: TypeError)',
+      (x) => parseFilter(x, ACCOUNT_FILTER),
+      { where: { hasOwnProperty: { exists: true } } },
+    ],
+    [
+      'an include of "toString" with a scope where (bug: TypeError)',
+      (x) => parseFilter(x, ACCOUNT_FILTER),
+      { include: { relation: 'toString', scope: { where: { a: 1 } } } },
+    ],
   ])('throws a 400, not another error, for %s', (_case, parse, input) => {
     expectRejected(() => parse(input));
   });
 
   it.each<[string, Parse, unknown]>([
     ['a where on "valueOf" (bug: Object.prototype names pass the field whitelist)', (x) => parseWhere(x, DEVICE_FILTER), { valueOf: null }],
-    ['a where on "toString" equal to null (bug: Object.prototype names pass the field whitelist)', (x) => parseWhere(x, DEVICE_FILTER), { toString: null }],
-    ['a where on "toString" with a plain value (bug: accepted and silently dropped)', (x) => parseWhere(x, DEVICE_FILTER), { toString: 'x' }],
-    ['an order on "toString" (bug: Object.prototype names pass the field whitelist)', (x) => parseFilter(x, ACCOUNT_FILTER), { order: 'toString ASC' }],
-    ['fields naming "hasOwnProperty" (bug: Object.prototype names pass the field whitelist)', (x) => parseFilter(x, ACCOUNT_FILTER), { fields: ['hasOwnProperty'] }],
-    ['an include of "toString" (bug: Object.prototype names pass the relation whitelist)', (x) => parseFilter(x, ACCOUNT_FILTER), { include: 'toString' }],
+    [
+      'a where on "toString" equal to null (bug: Object.prototype names pass the field whitelist)',
+      (x) => parseWhere(x, DEVICE_FILTER),
+      { toString: null },
+    ],
+    [
+      'a where on "toString" with a plain value (bug: accepted and silently dropped)',
+      (x) => parseWhere(x, DEVICE_FILTER),
+      { toString: 'x' },
+    ],
+    [
+      'an order on "toString" (bug: Object.prototype names pass the field whitelist)',
+      (x) => parseFilter(x, ACCOUNT_FILTER),
+      { order: 'toString ASC' },
+    ],
+    [
+      'fields naming "hasOwnProperty" (bug: Object.prototype names pass the field whitelist)',
+      (x) => parseFilter(x, ACCOUNT_FILTER),
+      { fields: ['hasOwnProperty'] },
+    ],
+    [
+      'an include of "toString" (bug: Object.prototype names pass the relation whitelist)',
+      (x) => parseFilter(x, ACCOUNT_FILTER),
+      { include: 'toString' },
+    ],
   ])('refuses with a 400 %s', (_case, parse, input) => {
     expectRejected(() => parse(input));
   });

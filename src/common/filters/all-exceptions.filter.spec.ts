@@ -86,7 +86,10 @@ describe('AllExceptionsFilter', () => {
 
   it('answers a duplicate key it cannot attribute with 409 and no details', () => {
     const error = new MongoServerError({ message: 'E11000 duplicate key error', code: 11000 });
-    expect(answer(error)).toEqual({ status: 409, body: { statusCode: 409, error: 'Conflict', message: 'A unique value is already taken' } });
+    expect(answer(error)).toEqual({
+      status: 409,
+      body: { statusCode: 409, error: 'Conflict', message: 'A unique value is already taken' },
+    });
   });
 
   it('answers another server error with 500 and no stack, logging the stack instead', () => {
@@ -106,7 +109,12 @@ describe('AllExceptionsFilter', () => {
     const exception = new NotFoundException({ message: 'Device x not found', details: [{ path: 'id', code: 'unknown', message: 'm' }] });
     expect(answer(exception)).toEqual({
       status: 404,
-      body: { statusCode: 404, error: 'Not Found', message: 'Device x not found', details: [{ path: 'id', code: 'unknown', message: 'm' }] },
+      body: {
+        statusCode: 404,
+        error: 'Not Found',
+        message: 'Device x not found',
+        details: [{ path: 'id', code: 'unknown', message: 'm' }],
+      },
     });
   });
 });

@@ -48,7 +48,10 @@ export class RateLimitGuard implements CanActivate {
     if (window.count <= this.max) return true;
     const retryAfter = Math.max(1, Math.ceil((window.resetAt - now) / 1000));
     http.getResponse<FastifyReply>().header('Retry-After', String(retryAfter));
-    throw new HttpException({ message: `Too many requests: at most ${this.max} per ${this.windowMs / 1000} s; retry in ${retryAfter} s` }, HttpStatus.TOO_MANY_REQUESTS);
+    throw new HttpException(
+      { message: `Too many requests: at most ${this.max} per ${this.windowMs / 1000} s; retry in ${retryAfter} s` },
+      HttpStatus.TOO_MANY_REQUESTS,
+    );
   }
 
   private sweep(now: number): void {

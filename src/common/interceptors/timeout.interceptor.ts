@@ -1,4 +1,11 @@
-import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor, ServiceUnavailableException } from '@nestjs/common';
+import {
+  type CallHandler,
+  type ExecutionContext,
+  Inject,
+  Injectable,
+  type NestInterceptor,
+  ServiceUnavailableException,
+} from '@nestjs/common';
 import { type ConfigType } from '@nestjs/config';
 import { type Observable, TimeoutError, catchError, throwError, timeout } from 'rxjs';
 import { httpConfig } from '../../config/config.module.js';
@@ -17,7 +24,9 @@ export class TimeoutInterceptor implements NestInterceptor {
       catchError((error: unknown) =>
         throwError(() =>
           error instanceof TimeoutError
-            ? new ServiceUnavailableException({ message: `The request did not complete within ${this.http.requestTimeoutMs} ms; try again shortly` })
+            ? new ServiceUnavailableException({
+                message: `The request did not complete within ${this.http.requestTimeoutMs} ms; try again shortly`,
+              })
             : error,
         ),
       ),

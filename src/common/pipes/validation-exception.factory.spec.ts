@@ -82,7 +82,11 @@ describe('flattenValidationErrors', () => {
   it.each([
     ['at the top level', [node('extra', { whitelistValidation: 'property extra should not exist' })], 'extra'],
     ['inside a nested object', [node('scope', undefined, [node('extra', { whitelistValidation: 'x' })])], 'scope.extra'],
-    ['inside an array element', [node('items', undefined, [node('1', undefined, [node('extra', { whitelistValidation: 'x' })])])], 'items[1].extra'],
+    [
+      'inside an array element',
+      [node('items', undefined, [node('1', undefined, [node('extra', { whitelistValidation: 'x' })])])],
+      'items[1].extra',
+    ],
   ])('reports an unknown property %s as code unknown_property naming its path', (_case, errors, path) => {
     expect(flattenValidationErrors(errors)).toEqual([{ path, code: 'unknown_property', message: `${path} is not a known property` }]);
   });
@@ -126,7 +130,10 @@ describe('flattenValidationErrors', () => {
 
 describe('validationExceptionFactory', () => {
   it('builds a 400 whose message joins the detail messages', () => {
-    const exception = validationExceptionFactory([node('name', { isString: 'name must be a string' }), node('extra', { whitelistValidation: 'x' })]);
+    const exception = validationExceptionFactory([
+      node('name', { isString: 'name must be a string' }),
+      node('extra', { whitelistValidation: 'x' }),
+    ]);
     expect(exception).toBeInstanceOf(BadRequestException);
     expect(exception.getStatus()).toBe(400);
     expect(exception.getResponse()).toEqual({

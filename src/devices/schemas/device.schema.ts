@@ -11,7 +11,10 @@ export class Device {
     type: String,
     required: true,
     unique: true,
-    validate: { validator: (value: unknown) => myIdProblem(value) === undefined, message: (props: { value: unknown }) => `myId ${myIdProblem(props.value)}` },
+    validate: {
+      validator: (value: unknown) => myIdProblem(value) === undefined,
+      message: (props: { value: unknown }) => `myId ${myIdProblem(props.value)}`,
+    },
   })
   myId: string;
 
@@ -47,7 +50,10 @@ async function pullReferences(connection: Connection, ids: Types.ObjectId[]): Pr
   await Promise.all(
     referencingPaths(connection).map(({ model, path }) => {
       const match = ids.length === 1 ? ids[0] : { $in: ids };
-      return connection.model(model).updateMany({ [path]: match }, { $pull: { [path]: match } }).exec();
+      return connection
+        .model(model)
+        .updateMany({ [path]: match }, { $pull: { [path]: match } })
+        .exec();
     }),
   );
 }
@@ -71,7 +77,10 @@ DeviceSchema.pre('deleteOne', { document: false, query: true }, async function (
 
 DeviceSchema.pre('deleteMany', async function (this: DeviceQuery) {
   const doomed = await this.model.find(this.getFilter()).select('_id').lean<Array<{ _id: Types.ObjectId }>>().exec();
-  idsToPull.set(this, doomed.map((device) => device._id));
+  idsToPull.set(
+    this,
+    doomed.map((device) => device._id),
+  );
 });
 
 for (const operation of ['deleteOne', 'deleteMany'] as const) {
