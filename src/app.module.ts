@@ -1,10 +1,10 @@
-import { Module, ValidationPipe } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR, APP_PIPE } from '@nestjs/core';
+import { Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { AccountsModule } from './accounts/accounts.module.js';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
 import { ApiKeyGuard } from './common/guards/api-key.guard.js';
 import { RateLimitGuard } from './common/guards/rate-limit.guard.js';
-import { TimeoutInterceptor } from './common/interceptors/timeout.interceptor.js';
+import { BodyValidationPipe } from './common/pipes/body-validation.pipe.js';
 import { validationExceptionFactory } from './common/pipes/validation-exception.factory.js';
 import { AppConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
@@ -16,7 +16,7 @@ import { HealthModule } from './health/health.module.js';
   providers: [
     {
       provide: APP_PIPE,
-      useValue: new ValidationPipe({
+      useValue: new BodyValidationPipe({
         whitelist: true,
         forbidNonWhitelisted: true,
         transform: true,
@@ -27,7 +27,6 @@ import { HealthModule } from './health/health.module.js';
     // Rate limiting first, so floods without a key are limited too; then the API key.
     { provide: APP_GUARD, useClass: RateLimitGuard },
     { provide: APP_GUARD, useClass: ApiKeyGuard },
-    { provide: APP_INTERCEPTOR, useClass: TimeoutInterceptor },
   ],
 })
 export class AppModule {}

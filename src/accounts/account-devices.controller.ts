@@ -1,4 +1,7 @@
 import { Body, Controller, Delete, Get, Head, HttpCode, Param, Post, Put, Query, Res } from '@nestjs/common';
+import { arrayOf, countJson, SerializeAs } from '../common/serialization/response-schema.js';
+import { DEVICE_JSON } from '../devices/device.json-schema.js';
+import { ACCOUNT_JSON } from './account.json-schema.js';
 import { ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { type FastifyReply } from 'fastify';
 import { type Types } from 'mongoose';
@@ -32,6 +35,7 @@ export class AccountDevicesController {
   constructor(private readonly accounts: AccountsService) {}
 
   /** The account's devices, in reference order unless `order` says otherwise. */
+  @SerializeAs(200, arrayOf(DEVICE_JSON))
   @Get()
   @ApiFilterQuery()
   @ApiOkResponse({
@@ -49,6 +53,7 @@ export class AccountDevicesController {
   }
 
   /** Counts this account's devices matching `where` (not the whole collection). */
+  @SerializeAs(200, countJson)
   @Get('count')
   @ApiWhereQuery()
   async count(
@@ -59,6 +64,7 @@ export class AccountDevicesController {
   }
 
   /** Creates a device and links it to the account. */
+  @SerializeAs(201, DEVICE_JSON)
   @Post()
   @ApiErrors(409, 422)
   create(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Body() dto: CreateDeviceDto): Promise<DeviceDto> {
@@ -66,6 +72,7 @@ export class AccountDevicesController {
   }
 
   /** Deletes this account's devices, and only those; each is removed from every account. */
+  @SerializeAs(200, countJson)
   @Delete()
   @HttpCode(200)
   deleteAll(@Param('id', ParseObjectIdPipe) id: Types.ObjectId): Promise<CountDto> {
@@ -73,6 +80,7 @@ export class AccountDevicesController {
   }
 
   /** Links several devices at once: all of them or, with a 422 naming the unknown ids, none. */
+  @SerializeAs(200, ACCOUNT_JSON)
   @Post('rel')
   @HttpCode(200)
   @ApiErrors(422)
@@ -81,6 +89,7 @@ export class AccountDevicesController {
   }
 
   /** Replaces the whole relation with `ids`, in that order. */
+  @SerializeAs(200, ACCOUNT_JSON)
   @Put('rel')
   @ApiErrors(422)
   replaceAll(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Body() dto: DeviceIdsDto): Promise<AccountDto> {
@@ -88,6 +97,7 @@ export class AccountDevicesController {
   }
 
   /** Links a device to the account (idempotent: linking twice keeps one reference). */
+  @SerializeAs(200, DEVICE_JSON)
   @Put('rel/:fk')
   @ApiParam(FK)
   @ApiErrors(422)
@@ -111,6 +121,7 @@ export class AccountDevicesController {
   }
 
   /** A linked device (404 unless linked). */
+  @SerializeAs(200, DEVICE_JSON)
   @Get(':fk')
   @ApiParam(FK)
   findOne(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Param('fk', ParseDeviceKeyPipe) key: DeviceKey): Promise<DeviceDto> {
@@ -118,6 +129,7 @@ export class AccountDevicesController {
   }
 
   /** Changes fields of a linked device (404 unless linked), as LoopBack's related updateById. */
+  @SerializeAs(200, DEVICE_JSON)
   @Put(':fk')
   @ApiParam(FK)
   @ApiErrors(409)
@@ -130,6 +142,7 @@ export class AccountDevicesController {
   }
 
   /** Destroys a linked device (404 unless linked); it is removed from every account. */
+  @SerializeAs(200, countJson)
   @Delete(':fk')
   @HttpCode(200)
   @ApiParam(FK)

@@ -1,4 +1,6 @@
 import { Body, Controller, Delete, Get, Head, HttpCode, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
+import { arrayOf, countJson, SerializeAs } from '../common/serialization/response-schema.js';
+import { ACCOUNT_JSON } from './account.json-schema.js';
 import { ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { type FastifyReply } from 'fastify';
 import { type Types } from 'mongoose';
@@ -32,6 +34,7 @@ export class AccountsController {
   constructor(private readonly accounts: AccountsService) {}
 
   /** Creates an account; every device in `deviceIds` must exist (ObjectId or myId). */
+  @SerializeAs(201, ACCOUNT_JSON)
   @Post()
   @ApiErrors(400, 422)
   create(@Body() dto: CreateAccountDto): Promise<AccountDto> {
@@ -39,6 +42,7 @@ export class AccountsController {
   }
 
   /** Lists accounts matching the filter; `where: { deviceIds: id }` finds those holding a device. */
+  @SerializeAs(200, arrayOf(ACCOUNT_JSON))
   @Get()
   @ApiFilterQuery()
   @ApiQuery(INCLUDE)
@@ -54,6 +58,7 @@ export class AccountsController {
   }
 
   /** Counts the accounts matching `where`. */
+  @SerializeAs(200, countJson)
   @Get('count')
   @ApiWhereQuery()
   @ApiErrors(400)
@@ -62,6 +67,7 @@ export class AccountsController {
   }
 
   /** The first account matching the filter. */
+  @SerializeAs(200, ACCOUNT_JSON)
   @Get('findOne')
   @ApiFilterQuery()
   @ApiQuery(INCLUDE)
@@ -71,6 +77,7 @@ export class AccountsController {
   }
 
   /** Reads one account; `include=devices` adds its devices in `deviceIds` order. */
+  @SerializeAs(200, ACCOUNT_JSON)
   @Get(':id')
   @ApiFilterQuery(' Only fields and include apply here.')
   @ApiQuery(INCLUDE)
@@ -97,6 +104,7 @@ export class AccountsController {
   }
 
   /** Changes some fields; a given `deviceIds` replaces the whole relation. */
+  @SerializeAs(200, ACCOUNT_JSON)
   @Patch(':id')
   @ApiErrors(400, 404, 422)
   update(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Body() dto: UpdateAccountDto): Promise<AccountDto> {
@@ -104,6 +112,7 @@ export class AccountsController {
   }
 
   /** Replaces the account; without `deviceIds` the relation is emptied. */
+  @SerializeAs(200, ACCOUNT_JSON)
   @Put(':id')
   @ApiErrors(400, 404, 422)
   replace(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Body() dto: CreateAccountDto): Promise<AccountDto> {
@@ -111,6 +120,7 @@ export class AccountsController {
   }
 
   /** Deletes the account; the devices it referenced stay. */
+  @SerializeAs(200, countJson)
   @Delete(':id')
   @HttpCode(200)
   @ApiErrors(400, 404)

@@ -317,15 +317,19 @@ export class AccountsService {
    * the scope's order, with the scope's where, fields, skip and limit applied per account.
    */
   private async withDevices(accounts: AccountDto[], scope: ParsedFilter): Promise<AccountDto[]> {
-    const ids = [...new Map(accounts.flatMap((account) => account.deviceIds).map((id) => [id.toHexString(), id])).values()];
+    // One account's ids are already unique (Invariant 2); several accounts may share devices.
+    const ids =
+      accounts.length === 1
+        ? accounts[0].deviceIds
+        : [...new Map(accounts.flatMap((account) => account.deviceIds).map((id) => [id.toHexString(), id])).values()];
     const where = await this.devices.resolveRefs(scope.where);
     const { projection, strip } = projectionWith(scope.fields, ['_id']);
     const devices = await this.devices.findByIds(ids, { where, fields: projection, order: scope.order });
     const end = scope.limit === undefined ? undefined : scope.skip + scope.limit;
     return accounts.map((account) => {
-      const own = new Set(account.deviceIds.map((id) => id.toHexString()));
-      const ordered = scope.order ? devices.filter((device) => own.has(device._id.toHexString())) : inOrder(account.deviceIds, devices);
-      return { ...account, devices: ordered.slice(scope.skip, end).map((device) => without(device, strip)) };
+      const ordered = scope.order ? inOrderOf(devices, account.deviceIds) : inOrder(account.deviceIds, devices);
+      const page = scope.skip > 0 || end !== undefined ? ordered.slice(scope.skip, end) : ordered;
+      return { ...account, devices: strip.length > 0 ? page.map((device) => without(device, strip)) : page };
     });
   }
 
@@ -333,6 +337,12 @@ export class AccountsService {
     if (!(await this.exists(id))) return accountNotFound(id);
     return notFound(`Device ${describeDeviceKey(key)} is not linked to account ${id.toHexString()}`);
   }
+}
+
+/** The `devices` (already sorted) that are among `ids`, in their own order. */
+function inOrderOf<T extends { _id: Types.ObjectId }>(devices: readonly T[], ids: readonly Types.ObjectId[]): T[] {
+  const own = new Set(ids.map((id) => id.toHexString()));
+  return devices.filter((device) => own.has(device._id.toHexString()));
 }
 
 /** `devices` arranged in the order of `ids`; ids without a device are left out. */

@@ -1,4 +1,6 @@
 import { Controller, Get, Param, Query, Res } from '@nestjs/common';
+import { arrayOf, SerializeAs } from '../common/serialization/response-schema.js';
+import { ACCOUNT_JSON } from './account.json-schema.js';
 import { ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { type FastifyReply } from 'fastify';
 import { ApiErrors } from '../common/decorators/api-errors.decorator.js';
@@ -21,6 +23,7 @@ export class DeviceAccountsController {
   constructor(private readonly accounts: AccountsService) {}
 
   /** The accounts that reference the device, filtered like GET /api/accounts. */
+  @SerializeAs(200, arrayOf(ACCOUNT_JSON))
   @Get()
   @ApiParam({ name: 'id', description: 'The device ObjectId or its myId' })
   @ApiFilterQuery()

@@ -1,4 +1,6 @@
 import { Body, Controller, Delete, Get, Head, HttpCode, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
+import { arrayOf, countJson, SerializeAs } from '../common/serialization/response-schema.js';
+import { DEVICE_JSON } from './device.json-schema.js';
 import { ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { type FastifyReply } from 'fastify';
 import { ApiErrors } from '../common/decorators/api-errors.decorator.js';
@@ -27,6 +29,7 @@ export class DevicesController {
   constructor(private readonly devices: DevicesService) {}
 
   /** Creates a device. */
+  @SerializeAs(201, DEVICE_JSON)
   @Post()
   @ApiErrors(400, 409)
   create(@Body() dto: CreateDeviceDto): Promise<DeviceDto> {
@@ -34,6 +37,7 @@ export class DevicesController {
   }
 
   /** Lists devices matching the filter (default: creation order, 100 at a time). */
+  @SerializeAs(200, arrayOf(DEVICE_JSON))
   @Get()
   @ApiFilterQuery()
   @ApiOkResponse({ type: [DeviceDto], headers: TOTAL })
@@ -48,6 +52,7 @@ export class DevicesController {
   }
 
   /** Counts the devices matching `where`. */
+  @SerializeAs(200, countJson)
   @Get('count')
   @ApiWhereQuery()
   @ApiErrors(400)
@@ -56,6 +61,7 @@ export class DevicesController {
   }
 
   /** The first device matching the filter. */
+  @SerializeAs(200, DEVICE_JSON)
   @Get('findOne')
   @ApiFilterQuery()
   @ApiErrors(400, 404)
@@ -64,6 +70,7 @@ export class DevicesController {
   }
 
   /** Reads one device; `filter.fields` picks its fields. */
+  @SerializeAs(200, DEVICE_JSON)
   @Get(':id')
   @ApiParam(DEVICE_ID)
   @ApiFilterQuery()
@@ -92,6 +99,7 @@ export class DevicesController {
   }
 
   /** Changes some fields of a device. */
+  @SerializeAs(200, DEVICE_JSON)
   @Patch(':id')
   @ApiParam(DEVICE_ID)
   @ApiErrors(400, 404, 409)
@@ -100,6 +108,7 @@ export class DevicesController {
   }
 
   /** Replaces every field of a device; its `_id` and the accounts referencing it stay. */
+  @SerializeAs(200, DEVICE_JSON)
   @Put(':id')
   @ApiParam(DEVICE_ID)
   @ApiErrors(400, 404, 409)
@@ -108,6 +117,7 @@ export class DevicesController {
   }
 
   /** Deletes a device and pulls its id from every account that referenced it. */
+  @SerializeAs(200, countJson)
   @Delete(':id')
   @HttpCode(200)
   @ApiParam(DEVICE_ID)

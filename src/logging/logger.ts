@@ -27,17 +27,28 @@ function prettyAvailable(): boolean {
  * are redacted wherever a request's headers would be logged.
  */
 export function createLogger(logging: Configuration['logging']): Logger {
-  return pino({
-    level: logging.level,
-    base: { service: 'refmany' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-    redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'headers.authorization', 'headers["x-api-key"]'],
-    transport:
-      logging.format === 'pretty' && prettyAvailable()
-        ? { target: 'pino-pretty', options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l' } }
-        : undefined,
-  });
+  const pretty = logging.format === 'pretty' && prettyAvailable();
+  return pino(
+    {
+      level: logging.level,
+      base: { service: 'refmany' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'headers.authorization', 'headers["x-api-key"]'],
+      transport: pretty ? { target: 'pino-pretty', options: { singleLine: true, translateTime: 'SYS:HH:MM:ss.l' } } : undefined,
+    },
+    pretty ? undefined : bufferedStdout(),
+  );
+}
+
+/**
+ * Log lines go out in batches of a few kilobytes rather than one write each, and at least
+ * every 100 ms when it is quiet; pino writes what is left when the process exits.
+ */
+function bufferedStdout() {
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  setInterval(() => destination.flush(), 100).unref();
+  return destination;
 }
 
 /**

@@ -59,7 +59,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (isDatabaseUnreachable(exception)) {
       return { statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: 'The database is unavailable; try again shortly' };
     }
-    const clientError = fastifyClientError(exception);
+    const clientError = fastifyError(exception);
     if (clientError) return clientError;
     return { statusCode: HttpStatus.INTERNAL_SERVER_ERROR, message: 'Internal server error' };
   }
@@ -94,10 +94,16 @@ function isDatabaseUnreachable(exception: unknown): boolean {
   return exception instanceof mongoose.Error && /buffering timed out/.test(exception.message);
 }
 
-/** Errors Fastify raises before a route runs (bad JSON, wrong content type, body too large). */
-function fastifyClientError(exception: unknown): { statusCode: number; message: string } | undefined {
+/**
+ * Errors Fastify raises around a route (bad JSON, wrong content type, body too large), and its
+ * handler timeout (REQUEST_TIMEOUT_MS), which is a 503 like a database that does not answer.
+ */
+function fastifyError(exception: unknown): { statusCode: number; message: string } | undefined {
   if (!(exception instanceof Error)) return undefined;
   const { statusCode, code } = exception as Error & { statusCode?: unknown; code?: unknown };
+  if (code === 'FST_ERR_HANDLER_TIMEOUT') {
+    return { statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: 'The request did not complete in time; try again shortly' };
+  }
   if (typeof statusCode !== 'number' || statusCode < 400 || statusCode >= 500) return undefined;
   if (typeof code !== 'string' || !code.startsWith('FST_')) return undefined;
   return { statusCode, message: exception.message };
