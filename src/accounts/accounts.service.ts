@@ -8,7 +8,8 @@ import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.typ
 import { projectionWith, without } from '../common/filter/projection.js';
 import { relationConfig } from '../config/config.module.js';
 import { type DeviceKey, describeDeviceKey } from '../devices/device-key.js';
-import { type Page, DevicesService, deviceNotFound, stableSort } from '../devices/devices.service.js';
+import { DevicesService, deviceNotFound, stableSort } from '../devices/devices.service.js';
+import { type Page, pageOf } from '../common/filter/page.js';
 import { type CreateDeviceDto } from '../devices/dto/create-device.dto.js';
 import { type DeviceDto } from '../devices/dto/device.dto.js';
 import { type UpdateDeviceDto } from '../devices/dto/update-device.dto.js';
@@ -46,16 +47,19 @@ export class AccountsService {
     const where = within ? { $and: [within, own] } : own;
     const include = filter.include.find((item) => item.relation === 'devices');
     const { projection, strip } = projectionWith(filter.fields, include ? ['deviceIds'] : []);
-    const [accounts, total] = await Promise.all([
-      this.accounts
-        .find(where, projection ?? ACCOUNT_FIELDS)
-        .sort(stableSort(filter.order))
-        .skip(filter.skip)
-        .limit(filter.limit ?? FILTER_LIMITS.defaultLimit)
-        .lean<AccountDto[]>()
-        .exec(),
-      this.accounts.countDocuments(where).exec(),
-    ]);
+    const { items: accounts, total } = await pageOf(
+      (rows) =>
+        this.accounts
+          .find(where, projection ?? ACCOUNT_FIELDS)
+          .sort(stableSort(filter.order))
+          .skip(filter.skip)
+          .limit(rows)
+          .lean<AccountDto[]>()
+          .exec(),
+      () => this.accounts.countDocuments(where).exec(),
+      filter.skip,
+      filter.limit ?? FILTER_LIMITS.defaultLimit,
+    );
     const items = include ? await this.withDevices(accounts, include.scope) : accounts;
     return { items: items.map((account) => without(account, strip)), total };
   }
@@ -112,8 +116,11 @@ export class AccountsService {
   /** The accounts that reference a device (404 for an unknown device); served by the multikey index. */
   async referencing(key: DeviceKey, filter: ParsedFilter): Promise<Page<AccountDto>> {
     const deviceId = await this.devices.idOf(key);
-    if ('_id' in key && !(await this.devices.exists(key))) throw deviceNotFound(key);
-    return this.findAll(filter, { deviceIds: deviceId });
+    const page = await this.findAll(filter, { deviceIds: deviceId });
+    // An account that references the device proves it exists (Invariant 1); only an empty
+    // answer needs to ask whether the device is unknown (404) or merely unreferenced.
+    if (page.total === 0 && '_id' in key && !(await this.devices.exists(key))) throw deviceNotFound(key);
+    return page;
   }
 
   /**

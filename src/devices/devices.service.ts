@@ -4,7 +4,9 @@ import { type Model, type Types } from 'mongoose';
 import { type ErrorDetail } from '../common/dto/error-response.dto.js';
 import { badRequest, notFound, unprocessable } from '../common/errors.js';
 import { collectMyIds, replaceMyIds } from '../common/filter/my-id-refs.js';
+import { FILTER_LIMITS } from '../common/filter/filter.limits.js';
 import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
+import { type Page, pageOf } from '../common/filter/page.js';
 import { DEVICE_ID_RULE, type DeviceKey, describeDeviceKey, parseDeviceKey } from './device-key.js';
 import { type CreateDeviceDto } from './dto/create-device.dto.js';
 import { type DeviceDto } from './dto/device.dto.js';
@@ -13,11 +15,6 @@ import { Device } from './schemas/device.schema.js';
 
 /** Only the stored fields, in schema order; lean reads return exactly this. */
 const DEVICE_FIELDS = { _id: 1, myId: 1, deviceUID: 1, createdAt: 1, updatedAt: 1 } as const;
-
-export interface Page<T> {
-  items: T[];
-  total: number;
-}
 
 /** Sort keys with `_id` last, so pages are stable when the asked-for keys tie. */
 export function stableSort(order: Record<string, 1 | -1> | undefined): Record<string, 1 | -1> {
@@ -36,17 +33,20 @@ export class DevicesService {
 
   async findAll(filter: ParsedFilter): Promise<Page<DeviceDto>> {
     const where = await this.resolveRefs(filter.where);
-    const [items, total] = await Promise.all([
-      this.devices
-        .find(where, filter.fields ?? DEVICE_FIELDS)
-        .sort(stableSort(filter.order))
-        .skip(filter.skip)
-        .limit(filter.limit ?? 0)
-        .lean<DeviceDto[]>()
-        .exec(),
-      this.devices.countDocuments(where).exec(),
-    ]);
-    return { items, total };
+    const limit = filter.limit ?? FILTER_LIMITS.defaultLimit;
+    return pageOf(
+      (rows) =>
+        this.devices
+          .find(where, filter.fields ?? DEVICE_FIELDS)
+          .sort(stableSort(filter.order))
+          .skip(filter.skip)
+          .limit(rows)
+          .lean<DeviceDto[]>()
+          .exec(),
+      () => this.devices.countDocuments(where).exec(),
+      filter.skip,
+      limit,
+    );
   }
 
   async count(where: MongoFilter): Promise<number> {
