@@ -2,19 +2,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { Types } from 'mongoose';
 import request from 'supertest';
 import { getConfigToken } from '@nestjs/config';
+import { type DeviceBody } from './support/bodies.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
 const OBJECT_ID = /^[0-9a-f]{24}$/;
 const UNKNOWN_ID = '0123456789abcdef01234567';
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 422: 'Unprocessable Entity' };
-
-interface DeviceBody {
-  _id: string;
-  myId: string;
-  deviceUID: string;
-  createdAt: string;
-  updatedAt: string;
-}
 
 interface Detail {
   path: unknown;

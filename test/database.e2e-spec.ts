@@ -48,7 +48,11 @@ async function withThings<T>(server: MongoJavaServer, use: (things: Things) => P
     .createConnection(`mongodb://127.0.0.1:${server.port}/x`, { serverSelectionTimeoutMS: 10_000 })
     .asPromise();
   try {
-    return await use(thingModel(connection));
+    // As the service does at start-up: the collection exists before the first write, so
+    // Mongoose's automatic createCollection cannot race it (the H2 backend fails that race).
+    const things = thingModel(connection);
+    await things.init();
+    return await use(things);
   } finally {
     await connection.close();
   }

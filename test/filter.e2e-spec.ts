@@ -2,22 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import qs from 'qs';
 import { Types } from 'mongoose';
 import request from 'supertest';
+import { type DeviceBody, type AccountBody } from './support/bodies.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
-
-interface DeviceBody {
-  _id: string;
-  myId: string;
-  deviceUID: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
-interface AccountBody {
-  _id: string;
-  name: string;
-  deviceIds: string[];
-  devices?: Array<Partial<DeviceBody>>;
-}
 
 type Filter = Record<string, unknown>;
 

@@ -1,18 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { relationConfig } from '../src/config/config.module.js';
+import { type DeviceBody } from './support/bodies.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
 const UNKNOWN_ID = '0123456789abcdef01234567';
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 409: 'Conflict', 422: 'Unprocessable Entity' };
-
-interface DeviceBody {
-  _id: string;
-  myId: string;
-  deviceUID: string;
-  createdAt: string;
-  updatedAt: string;
-}
 
 /** The DESIGN.md error shape, exactly; `details` compared when given. */
 function expectError(res: request.Response, statusCode: number, details?: Array<{ path: string; code: string }>) {

@@ -87,10 +87,14 @@ const UNREACHABLE = new Set([
   'MongoServerClosedError',
 ]);
 
+/** Socket errors that surface unwrapped when the database goes away mid-write. */
+const SOCKET_ERRORS = new Set(['EPIPE', 'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'ERR_STREAM_WRITE_AFTER_END']);
+
 /** The driver could not reach the database, or Mongoose gave up waiting for it to return. */
 function isDatabaseUnreachable(exception: unknown): boolean {
   if (!(exception instanceof Error)) return false;
   if (UNREACHABLE.has(exception.name) || exception instanceof MongoNetworkError) return true;
+  if (SOCKET_ERRORS.has(String((exception as Error & { code?: unknown }).code))) return true;
   return exception instanceof mongoose.Error && /buffering timed out/.test(exception.message);
 }
 
