@@ -92,9 +92,11 @@ const SOCKET_ERRORS = new Set(['EPIPE', 'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT
 
 /** The driver could not reach the database, or Mongoose gave up waiting for it to return. */
 function isDatabaseUnreachable(exception: unknown): boolean {
+  if (typeof exception !== 'object' || exception === null) return false;
+  // Read by its code, not by instanceof: Node's own socket errors may come from another realm.
+  if (SOCKET_ERRORS.has(String((exception as { code?: unknown }).code))) return true;
   if (!(exception instanceof Error)) return false;
   if (UNREACHABLE.has(exception.name) || exception instanceof MongoNetworkError) return true;
-  if (SOCKET_ERRORS.has(String((exception as Error & { code?: unknown }).code))) return true;
   return exception instanceof mongoose.Error && /buffering timed out/.test(exception.message);
 }
 
