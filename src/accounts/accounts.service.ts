@@ -45,34 +45,26 @@ export class AccountsService {
   async findAll(filter: ParsedFilter, within?: MongoFilter): Promise<Page<AccountDto>> {
     const own = await this.devices.resolveRefs(filter.where);
     const where = within ? { $and: [within, own] } : own;
-    const include = filter.include.find((item) => item.relation === 'devices');
-    const { projection, strip } = projectionWith(filter.fields, include ? ['deviceIds'] : []);
-    const { items: accounts, total } = await pageOf(
-      (rows) =>
-        this.accounts
-          .find(where, projection ?? ACCOUNT_FIELDS)
-          .sort(stableSort(filter.order))
-          .skip(filter.skip)
-          .limit(rows)
-          .lean<AccountDto[]>()
-          .exec(),
+    const { find, answer } = this.query(filter, where);
+    const page = await pageOf(
+      find,
       () => this.accounts.countDocuments(where).exec(),
       filter.skip,
       filter.limit ?? FILTER_LIMITS.defaultLimit,
     );
-    const items = include ? await this.withDevices(accounts, include.scope) : accounts;
-    return { items: items.map((account) => without(account, strip)), total };
+    return { items: await answer(page.items), total: page.total };
   }
 
   async count(where: MongoFilter): Promise<number> {
     return this.accounts.countDocuments(await this.devices.resolveRefs(where)).exec();
   }
 
-  /** The first account matching the filter, or 404. */
+  /** The first account matching the filter, or 404. No total is needed, so nothing is counted. */
   async findFirst(filter: ParsedFilter): Promise<AccountDto> {
-    const { items } = await this.findAll({ ...filter, limit: 1 });
-    if (items.length === 0) throw notFound('No account matches the filter');
-    return items[0];
+    const { find, answer } = this.query(filter, await this.devices.resolveRefs(filter.where));
+    const [first] = await answer(await find(1));
+    if (!first) throw notFound('No account matches the filter');
+    return first;
   }
 
   /** One account; the filter's `fields` and `include` apply (its where, order and paging do not). */
@@ -272,6 +264,29 @@ export class AccountsService {
     const deviceId = await this.devices.idOf(key);
     if (!(await this.accounts.exists({ _id: id, deviceIds: deviceId }).exec())) throw await this.notLinked(id, key);
     return deviceId;
+  }
+
+  /**
+   * The account query a filter describes (fields, order, skip; `rows` at most), and how its
+   * result becomes the answer: devices included per the scope, unrequested fields removed.
+   */
+  private query(filter: ParsedFilter, where: MongoFilter) {
+    const include = filter.include.find((item) => item.relation === 'devices');
+    const { projection, strip } = projectionWith(filter.fields, include ? ['deviceIds'] : []);
+    return {
+      find: (rows: number) =>
+        this.accounts
+          .find(where, projection ?? ACCOUNT_FIELDS)
+          .sort(stableSort(filter.order))
+          .skip(filter.skip)
+          .limit(rows)
+          .lean<AccountDto[]>()
+          .exec(),
+      answer: async (accounts: AccountDto[]) => {
+        const items = include ? await this.withDevices(accounts, include.scope) : accounts;
+        return items.map((account) => without(account, strip));
+      },
+    };
   }
 
   private async deviceIdsOf(id: Types.ObjectId): Promise<Types.ObjectId[]> {

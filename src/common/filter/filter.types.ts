@@ -39,5 +39,3 @@ export interface ParsedFilter {
   readonly skip: number;
   readonly include: readonly ParsedInclude[];
 }
-
-export type ObjectIdLike = Types.ObjectId | MyIdRef;
