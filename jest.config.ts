@@ -1,5 +1,13 @@
 import type { Config } from 'jest';
 
+// @fastify/static (Swagger UI's assets) require()s the ESM-only content-disposition. Jest loads
+// it natively from Node 24.9; older Node needs it compiled to CommonJS first.
+const [major, minor] = process.versions.node.split('.').map(Number);
+const nativeRequireEsm = major > 24 || (major === 24 && minor >= 9);
+const compileContentDisposition = {
+  '/node_modules/content-disposition/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs' }, diagnostics: false }],
+};
+
 const config: Config = {
   testEnvironment: 'node',
   rootDir: '.',
@@ -14,11 +22,9 @@ const config: Config = {
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
-  // @fastify/static (Swagger UI's assets) require()s the ESM-only content-disposition, which
-  // Jest can only load natively from Node 24.9; on older Node it is compiled to CommonJS.
-  transformIgnorePatterns: ['/node_modules/(?!content-disposition/)'],
+  transformIgnorePatterns: nativeRequireEsm ? ['/node_modules/'] : ['/node_modules/(?!content-disposition/)'],
   transform: {
-    '/node_modules/content-disposition/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs' }, diagnostics: false }],
+    ...(nativeRequireEsm ? {} : compileContentDisposition),
     '^.+\\.ts$': [
       'ts-jest',
       {

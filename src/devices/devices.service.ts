@@ -123,11 +123,10 @@ export class DevicesService {
 
   /** Deletes one device; the schema's middleware pulls its id from every account. */
   async remove(key: DeviceKey): Promise<{ count: number }> {
-    const deleted = await this.devices
-      .findOneAndDelete(key, { projection: { _id: 1 } })
-      .lean()
-      .exec();
-    if (!deleted) throw deviceNotFound(key);
+    // deleteOne, not findOneAndDelete: FerretDB 2.7 + DocumentDB crashes its PostgreSQL backend
+    // on the second findAndModify with `remove` in a session (README, Running on FerretDB).
+    const { deletedCount } = await this.devices.deleteOne(key).exec();
+    if (deletedCount === 0) throw deviceNotFound(key);
     return { count: 1 };
   }
 

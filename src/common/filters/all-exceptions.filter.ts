@@ -72,7 +72,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
 export function duplicateKeyField(error: mongoose.mongo.MongoServerError): string | undefined {
   const keyValue = error.keyValue as Record<string, unknown> | undefined;
   if (keyValue && Object.keys(keyValue).length > 0) return Object.keys(keyValue)[0];
-  const index = /index: ([\w.]+?)(?:_-?1)*\b/.exec(error.message)?.[1] ?? /dup key: \{ ?"?([\w.]+)"?:/.exec(error.message)?.[1];
+  const index =
+    /index: ([\w.]+?)(?:_-?1)*\b/.exec(error.message)?.[1] ??
+    /dup key: \{ ?"?([\w.]+)"?:/.exec(error.message)?.[1] ??
+    // FerretDB: "Duplicate key violation on the requested collection: Index 'myId_1'"
+    /Index '([\w.]+?)(?:_-?1)*'/.exec(error.message)?.[1];
   return index;
 }
 
