@@ -4,7 +4,7 @@ import type { Config } from 'jest';
 // it natively from Node 24.9; older Node needs it compiled to CommonJS first.
 const [major, minor] = process.versions.node.split('.').map(Number);
 const nativeRequireEsm = major > 24 || (major === 24 && minor >= 9);
-const compileContentDisposition = {
+const compileContentDisposition: Record<string, [string, unknown]> = {
   '/node_modules/content-disposition/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs' }, diagnostics: false }],
 };
 

@@ -1,7 +1,5 @@
 import { Body, Controller, Delete, Get, Head, HttpCode, Param, Post, Put, Query, Res } from '@nestjs/common';
 import { arrayOf, countJson, SerializeAs } from '../common/serialization/response-schema.js';
-import { DEVICE_JSON } from '../devices/device.json-schema.js';
-import { ACCOUNT_JSON } from './account.json-schema.js';
 import { ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { type FastifyReply } from 'fastify';
 import { type Types } from 'mongoose';
@@ -12,12 +10,17 @@ import { ParseFilterPipe, ParseWherePipe } from '../common/filter/filter.pipes.j
 import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
 import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
 import { type DeviceKey } from '../devices/device-key.js';
-import { DEVICE_FILTER } from '../devices/device.filter.js';
+import { DEVICE } from '../devices/device.shape.js';
+import { DevicesService } from '../devices/devices.service.js';
+import { InjectRelation } from '../relations/references-many.module.js';
+import { type ReferencesMany } from '../relations/references-many.js';
+import { RelationField } from '../relations/relation-field.interceptor.js';
+import { ACCOUNT_DEVICES } from './account-devices.relation.js';
+import { ACCOUNT } from './account.shape.js';
 import { CreateDeviceDto } from '../devices/dto/create-device.dto.js';
 import { DeviceDto } from '../devices/dto/device.dto.js';
 import { UpdateDeviceDto } from '../devices/dto/update-device.dto.js';
 import { ParseDeviceKeyPipe } from '../devices/pipes/parse-device-key.pipe.js';
-import { AccountsService } from './accounts.service.js';
 import { AccountDto } from './dto/account.dto.js';
 import { DeviceIdsDto } from './dto/device-ids.dto.js';
 
@@ -32,10 +35,13 @@ const FK = { name: 'fk', description: 'The device ObjectId or its myId', example
 @ApiErrors(400, 404, 503)
 @Controller('accounts/:id/devices')
 export class AccountDevicesController {
-  constructor(private readonly accounts: AccountsService) {}
+  constructor(
+    @InjectRelation(ACCOUNT_DEVICES.name) private readonly relation: ReferencesMany<AccountDto, DeviceDto>,
+    private readonly devices: DevicesService,
+  ) {}
 
   /** The account's devices, in reference order unless `order` says otherwise. */
-  @SerializeAs(200, arrayOf(DEVICE_JSON))
+  @SerializeAs(200, arrayOf(DEVICE.json))
   @Get()
   @ApiFilterQuery()
   @ApiOkResponse({
@@ -44,10 +50,10 @@ export class AccountDevicesController {
   })
   async findAll(
     @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
-    @Query(new ParseFilterPipe(DEVICE_FILTER)) filter: ParsedFilter,
+    @Query(new ParseFilterPipe(DEVICE.filter)) filter: ParsedFilter,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<DeviceDto[]> {
-    const page = await this.accounts.listDevices(id, filter);
+    const page = await this.relation.page(id, filter);
     reply.header('X-Total-Count', page.total);
     return page.items;
   }
@@ -58,17 +64,18 @@ export class AccountDevicesController {
   @ApiWhereQuery()
   async count(
     @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
-    @Query(new ParseWherePipe(DEVICE_FILTER)) where: MongoFilter,
+    @Query(new ParseWherePipe(DEVICE.filter)) where: MongoFilter,
   ): Promise<CountDto> {
-    return { count: await this.accounts.countDevices(id, where) };
+    return { count: await this.relation.count(id, where) };
   }
 
   /** Creates a device and links it to the account. */
-  @SerializeAs(201, DEVICE_JSON)
+  @SerializeAs(201, DEVICE.json)
   @Post()
   @ApiErrors(409, 422)
+  @RelationField('id')
   create(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Body() dto: CreateDeviceDto): Promise<DeviceDto> {
-    return this.accounts.createDevice(id, dto);
+    return this.relation.createLinked(id, () => this.devices.create(dto));
   }
 
   /** Deletes this account's devices, and only those; each is removed from every account. */
@@ -76,33 +83,36 @@ export class AccountDevicesController {
   @Delete()
   @HttpCode(200)
   deleteAll(@Param('id', ParseObjectIdPipe) id: Types.ObjectId): Promise<CountDto> {
-    return this.accounts.deleteDevices(id);
+    return this.relation.deleteLinked(id);
   }
 
   /** Links several devices at once: all of them or, with a 422 naming the unknown ids, none. */
-  @SerializeAs(200, ACCOUNT_JSON)
+  @SerializeAs(200, ACCOUNT.json)
   @Post('rel')
   @HttpCode(200)
   @ApiErrors(422)
+  @RelationField('ids')
   linkMany(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Body() dto: DeviceIdsDto): Promise<AccountDto> {
-    return this.accounts.linkMany(id, dto.ids);
+    return this.relation.linkMany(id, dto.ids);
   }
 
   /** Replaces the whole relation with `ids`, in that order. */
-  @SerializeAs(200, ACCOUNT_JSON)
+  @SerializeAs(200, ACCOUNT.json)
   @Put('rel')
   @ApiErrors(422)
+  @RelationField('ids')
   replaceAll(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Body() dto: DeviceIdsDto): Promise<AccountDto> {
-    return this.accounts.replaceDevices(id, dto.ids);
+    return this.relation.replace(id, dto.ids);
   }
 
   /** Links a device to the account (idempotent: linking twice keeps one reference). */
-  @SerializeAs(200, DEVICE_JSON)
+  @SerializeAs(200, DEVICE.json)
   @Put('rel/:fk')
   @ApiParam(FK)
   @ApiErrors(422)
+  @RelationField('fk')
   link(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Param('fk', ParseDeviceKeyPipe) key: DeviceKey): Promise<DeviceDto> {
-    return this.accounts.link(id, key);
+    return this.relation.link(id, key);
   }
 
   /** Unlinks a device; the device itself stays. */
@@ -110,35 +120,35 @@ export class AccountDevicesController {
   @HttpCode(204)
   @ApiParam(FK)
   unlink(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Param('fk', ParseDeviceKeyPipe) key: DeviceKey): Promise<void> {
-    return this.accounts.unlink(id, key);
+    return this.relation.unlink(id, key);
   }
 
   /** 200 when the device is linked to the account, 404 when it is not. */
   @Head('rel/:fk')
   @ApiParam(FK)
   async isLinked(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Param('fk', ParseDeviceKeyPipe) key: DeviceKey): Promise<void> {
-    await this.accounts.assertLinked(id, key);
+    await this.relation.assertLinked(id, key);
   }
 
   /** A linked device (404 unless linked). */
-  @SerializeAs(200, DEVICE_JSON)
+  @SerializeAs(200, DEVICE.json)
   @Get(':fk')
   @ApiParam(FK)
-  findOne(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Param('fk', ParseDeviceKeyPipe) key: DeviceKey): Promise<DeviceDto> {
-    return this.accounts.findLinkedDevice(id, key);
+  async findOne(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Param('fk', ParseDeviceKeyPipe) key: DeviceKey): Promise<DeviceDto> {
+    return this.devices.findOne({ _id: await this.relation.assertLinked(id, key) });
   }
 
   /** Changes fields of a linked device (404 unless linked), as LoopBack's related updateById. */
-  @SerializeAs(200, DEVICE_JSON)
+  @SerializeAs(200, DEVICE.json)
   @Put(':fk')
   @ApiParam(FK)
   @ApiErrors(409)
-  update(
+  async update(
     @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
     @Param('fk', ParseDeviceKeyPipe) key: DeviceKey,
     @Body() dto: UpdateDeviceDto,
   ): Promise<DeviceDto> {
-    return this.accounts.updateLinkedDevice(id, key, dto);
+    return this.devices.update({ _id: await this.relation.assertLinked(id, key) }, dto);
   }
 
   /** Destroys a linked device (404 unless linked); it is removed from every account. */
@@ -146,7 +156,7 @@ export class AccountDevicesController {
   @Delete(':fk')
   @HttpCode(200)
   @ApiParam(FK)
-  remove(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Param('fk', ParseDeviceKeyPipe) key: DeviceKey): Promise<CountDto> {
-    return this.accounts.removeLinkedDevice(id, key);
+  async remove(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Param('fk', ParseDeviceKeyPipe) key: DeviceKey): Promise<CountDto> {
+    return this.devices.remove({ _id: await this.relation.assertLinked(id, key) });
   }
 }

@@ -1,6 +1,5 @@
 import { Body, Controller, Delete, Get, Head, HttpCode, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
 import { arrayOf, countJson, SerializeAs } from '../common/serialization/response-schema.js';
-import { ACCOUNT_JSON } from './account.json-schema.js';
 import { ApiOkResponse, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { type FastifyReply } from 'fastify';
 import { type Types } from 'mongoose';
@@ -11,7 +10,8 @@ import { ExistsDto } from '../common/dto/exists.dto.js';
 import { ParseFilterPipe, ParseWherePipe } from '../common/filter/filter.pipes.js';
 import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
 import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
-import { ACCOUNT_FILTER } from './account.filter.js';
+import { ACCOUNT } from './account.shape.js';
+import { RelationField } from '../relations/relation-field.interceptor.js';
 import { AccountsService } from './accounts.service.js';
 import { AccountDto } from './dto/account.dto.js';
 import { CreateAccountDto } from './dto/create-account.dto.js';
@@ -34,22 +34,23 @@ export class AccountsController {
   constructor(private readonly accounts: AccountsService) {}
 
   /** Creates an account; every device in `deviceIds` must exist (ObjectId or myId). */
-  @SerializeAs(201, ACCOUNT_JSON)
+  @SerializeAs(201, ACCOUNT.json)
   @Post()
   @ApiErrors(400, 422)
+  @RelationField('deviceIds')
   create(@Body() dto: CreateAccountDto): Promise<AccountDto> {
     return this.accounts.create(dto);
   }
 
   /** Lists accounts matching the filter; `where: { deviceIds: id }` finds those holding a device. */
-  @SerializeAs(200, arrayOf(ACCOUNT_JSON))
+  @SerializeAs(200, arrayOf(ACCOUNT.json))
   @Get()
   @ApiFilterQuery()
   @ApiQuery(INCLUDE)
   @ApiOkResponse({ type: [AccountDto], headers: TOTAL })
   @ApiErrors(400)
   async findAll(
-    @Query(new ParseFilterPipe(ACCOUNT_FILTER)) filter: ParsedFilter,
+    @Query(new ParseFilterPipe(ACCOUNT.filter)) filter: ParsedFilter,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<AccountDto[]> {
     const page = await this.accounts.findAll(filter);
@@ -62,29 +63,29 @@ export class AccountsController {
   @Get('count')
   @ApiWhereQuery()
   @ApiErrors(400)
-  async count(@Query(new ParseWherePipe(ACCOUNT_FILTER)) where: MongoFilter): Promise<CountDto> {
+  async count(@Query(new ParseWherePipe(ACCOUNT.filter)) where: MongoFilter): Promise<CountDto> {
     return { count: await this.accounts.count(where) };
   }
 
   /** The first account matching the filter. */
-  @SerializeAs(200, ACCOUNT_JSON)
+  @SerializeAs(200, ACCOUNT.json)
   @Get('findOne')
   @ApiFilterQuery()
   @ApiQuery(INCLUDE)
   @ApiErrors(400, 404)
-  findFirst(@Query(new ParseFilterPipe(ACCOUNT_FILTER)) filter: ParsedFilter): Promise<AccountDto> {
+  findFirst(@Query(new ParseFilterPipe(ACCOUNT.filter)) filter: ParsedFilter): Promise<AccountDto> {
     return this.accounts.findFirst(filter);
   }
 
   /** Reads one account; `include=devices` adds its devices in `deviceIds` order. */
-  @SerializeAs(200, ACCOUNT_JSON)
+  @SerializeAs(200, ACCOUNT.json)
   @Get(':id')
   @ApiFilterQuery(' Only fields and include apply here.')
   @ApiQuery(INCLUDE)
   @ApiErrors(400, 404)
   findOne(
     @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
-    @Query(new ParseFilterPipe(ACCOUNT_FILTER)) filter: ParsedFilter,
+    @Query(new ParseFilterPipe(ACCOUNT.filter)) filter: ParsedFilter,
   ): Promise<AccountDto> {
     return this.accounts.findOne(id, filter);
   }
@@ -104,17 +105,19 @@ export class AccountsController {
   }
 
   /** Changes some fields; a given `deviceIds` replaces the whole relation. */
-  @SerializeAs(200, ACCOUNT_JSON)
+  @SerializeAs(200, ACCOUNT.json)
   @Patch(':id')
   @ApiErrors(400, 404, 422)
+  @RelationField('deviceIds')
   update(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Body() dto: UpdateAccountDto): Promise<AccountDto> {
     return this.accounts.update(id, dto);
   }
 
   /** Replaces the account; without `deviceIds` the relation is emptied. */
-  @SerializeAs(200, ACCOUNT_JSON)
+  @SerializeAs(200, ACCOUNT.json)
   @Put(':id')
   @ApiErrors(400, 404, 422)
+  @RelationField('deviceIds')
   replace(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Body() dto: CreateAccountDto): Promise<AccountDto> {
     return this.accounts.replace(id, dto);
   }

@@ -1,6 +1,5 @@
 import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import { arrayOf, SerializeAs } from '../common/serialization/response-schema.js';
-import { ACCOUNT_JSON } from './account.json-schema.js';
 import { ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { type FastifyReply } from 'fastify';
 import { ApiErrors } from '../common/decorators/api-errors.decorator.js';
@@ -9,7 +8,7 @@ import { ParseFilterPipe } from '../common/filter/filter.pipes.js';
 import { type ParsedFilter } from '../common/filter/filter.types.js';
 import { type DeviceKey } from '../devices/device-key.js';
 import { ParseDeviceKeyPipe } from '../devices/pipes/parse-device-key.pipe.js';
-import { ACCOUNT_FILTER } from './account.filter.js';
+import { ACCOUNT } from './account.shape.js';
 import { AccountsService } from './accounts.service.js';
 import { AccountDto } from './dto/account.dto.js';
 
@@ -23,7 +22,7 @@ export class DeviceAccountsController {
   constructor(private readonly accounts: AccountsService) {}
 
   /** The accounts that reference the device, filtered like GET /api/accounts. */
-  @SerializeAs(200, arrayOf(ACCOUNT_JSON))
+  @SerializeAs(200, arrayOf(ACCOUNT.json))
   @Get()
   @ApiParam({ name: 'id', description: 'The device ObjectId or its myId' })
   @ApiFilterQuery()
@@ -34,7 +33,7 @@ export class DeviceAccountsController {
   @ApiErrors(400, 404, 503)
   async findAll(
     @Param('id', ParseDeviceKeyPipe) key: DeviceKey,
-    @Query(new ParseFilterPipe(ACCOUNT_FILTER)) filter: ParsedFilter,
+    @Query(new ParseFilterPipe(ACCOUNT.filter)) filter: ParsedFilter,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<AccountDto[]> {
     const page = await this.accounts.referencing(key, filter);

@@ -46,6 +46,21 @@ class DatabaseLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
   }
 }
 
+/**
+ * `maxTimeMS` on every query, aggregate and write the models send: the connection option covers
+ * finds, counts, distinct, findOneAndUpdate and aggregates; updates and deletes get it here.
+ * Engines that do not honour it (mongo-java-server) ignore it.
+ */
+function limitEveryOperation(connection: Connection, timeoutMs: number): Connection {
+  connection.set('maxTimeMS', timeoutMs);
+  connection.plugin((schema) => {
+    schema.pre(['updateOne', 'updateMany', 'replaceOne', 'deleteOne', 'deleteMany'], { document: false, query: true }, function () {
+      if (this.getOptions().maxTimeMS === undefined) this.maxTimeMS(timeoutMs);
+    });
+  });
+  return connection;
+}
+
 @Module({
   imports: [
     DatabaseEngineModule,
@@ -54,6 +69,11 @@ class DatabaseLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
       inject: [DATABASE_ENGINE, databaseConfig.KEY],
       useFactory: (engine: DatabaseEngine, config: ConfigType<typeof databaseConfig>) => ({
         uri: engine.uri,
+        // Every operation carries a server-side time limit, so no request leaves work running in
+        // the database after it has been answered (DESIGN.md, Invariant 4); the socket timeout is
+        // the last line when the server does not answer at all.
+        connectionFactory: (connection: Connection) => limitEveryOperation(connection, config.timeoutMs),
+        socketTimeoutMS: 2 * config.timeoutMs,
         // A request that needs an unavailable database fails within DB_TIMEOUT_MS (503)
         // instead of waiting for it, whether the driver is selecting a server or Mongoose
         // is buffering the operation until it reconnects.

@@ -1,6 +1,7 @@
 import { Types } from 'mongoose';
 import { registerDecorator, type ValidationArguments, type ValidationOptions } from 'class-validator';
 import { isObjectIdString } from '../common/pipes/parse-object-id.pipe.js';
+import { describeKey } from '../relations/keys.js';
 
 /** Route words under /devices that a myId must never shadow (DESIGN.md, Data). */
 export const RESERVED_MY_IDS: readonly string[] = ['count', 'findOne', 'exists', 'rel'];
@@ -27,9 +28,7 @@ export function parseDeviceKey(value: unknown): DeviceKey | undefined {
   return myIdProblem(value) === undefined ? { myId: value as string } : undefined;
 }
 
-export function describeDeviceKey(key: DeviceKey): string {
-  return '_id' in key ? key._id.toHexString() : key.myId;
-}
+export const describeDeviceKey = describeKey;
 
 export const DEVICE_ID_RULE = 'an ObjectId (24 hexadecimal characters) or a myId (1–128 characters of letters, digits and . _ : -)';
 

@@ -1,6 +1,5 @@
 import { Body, Controller, Delete, Get, Head, HttpCode, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
 import { arrayOf, countJson, SerializeAs } from '../common/serialization/response-schema.js';
-import { DEVICE_JSON } from './device.json-schema.js';
 import { ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
 import { type FastifyReply } from 'fastify';
 import { ApiErrors } from '../common/decorators/api-errors.decorator.js';
@@ -10,7 +9,7 @@ import { ExistsDto } from '../common/dto/exists.dto.js';
 import { ParseFilterPipe, ParseWherePipe } from '../common/filter/filter.pipes.js';
 import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
 import { type DeviceKey } from './device-key.js';
-import { DEVICE_FILTER } from './device.filter.js';
+import { DEVICE } from './device.shape.js';
 import { DevicesService } from './devices.service.js';
 import { CreateDeviceDto } from './dto/create-device.dto.js';
 import { DeviceDto } from './dto/device.dto.js';
@@ -29,7 +28,7 @@ export class DevicesController {
   constructor(private readonly devices: DevicesService) {}
 
   /** Creates a device. */
-  @SerializeAs(201, DEVICE_JSON)
+  @SerializeAs(201, DEVICE.json)
   @Post()
   @ApiErrors(400, 409)
   create(@Body() dto: CreateDeviceDto): Promise<DeviceDto> {
@@ -37,13 +36,13 @@ export class DevicesController {
   }
 
   /** Lists devices matching the filter (default: creation order, 100 at a time). */
-  @SerializeAs(200, arrayOf(DEVICE_JSON))
+  @SerializeAs(200, arrayOf(DEVICE.json))
   @Get()
   @ApiFilterQuery()
   @ApiOkResponse({ type: [DeviceDto], headers: TOTAL })
   @ApiErrors(400)
   async findAll(
-    @Query(new ParseFilterPipe(DEVICE_FILTER)) filter: ParsedFilter,
+    @Query(new ParseFilterPipe(DEVICE.filter)) filter: ParsedFilter,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<DeviceDto[]> {
     const page = await this.devices.findAll(filter);
@@ -56,28 +55,28 @@ export class DevicesController {
   @Get('count')
   @ApiWhereQuery()
   @ApiErrors(400)
-  async count(@Query(new ParseWherePipe(DEVICE_FILTER)) where: MongoFilter): Promise<CountDto> {
+  async count(@Query(new ParseWherePipe(DEVICE.filter)) where: MongoFilter): Promise<CountDto> {
     return { count: await this.devices.count(where) };
   }
 
   /** The first device matching the filter. */
-  @SerializeAs(200, DEVICE_JSON)
+  @SerializeAs(200, DEVICE.json)
   @Get('findOne')
   @ApiFilterQuery()
   @ApiErrors(400, 404)
-  findFirst(@Query(new ParseFilterPipe(DEVICE_FILTER)) filter: ParsedFilter): Promise<DeviceDto> {
+  findFirst(@Query(new ParseFilterPipe(DEVICE.filter)) filter: ParsedFilter): Promise<DeviceDto> {
     return this.devices.findFirst(filter);
   }
 
   /** Reads one device; `filter.fields` picks its fields. */
-  @SerializeAs(200, DEVICE_JSON)
+  @SerializeAs(200, DEVICE.json)
   @Get(':id')
   @ApiParam(DEVICE_ID)
   @ApiFilterQuery()
   @ApiErrors(400, 404)
   findOne(
     @Param('id', ParseDeviceKeyPipe) key: DeviceKey,
-    @Query(new ParseFilterPipe(DEVICE_FILTER)) filter: ParsedFilter,
+    @Query(new ParseFilterPipe(DEVICE.filter)) filter: ParsedFilter,
   ): Promise<DeviceDto> {
     return this.devices.findOne(key, filter.fields);
   }
@@ -99,7 +98,7 @@ export class DevicesController {
   }
 
   /** Changes some fields of a device. */
-  @SerializeAs(200, DEVICE_JSON)
+  @SerializeAs(200, DEVICE.json)
   @Patch(':id')
   @ApiParam(DEVICE_ID)
   @ApiErrors(400, 404, 409)
@@ -108,7 +107,7 @@ export class DevicesController {
   }
 
   /** Replaces every field of a device; its `_id` and the accounts referencing it stay. */
-  @SerializeAs(200, DEVICE_JSON)
+  @SerializeAs(200, DEVICE.json)
   @Put(':id')
   @ApiParam(DEVICE_ID)
   @ApiErrors(400, 404, 409)

@@ -4,9 +4,11 @@ import { Account, AccountSchema } from '../accounts/schemas/account.schema.js';
 import { AppConfigModule } from '../config/config.module.js';
 import { DatabaseModule } from '../database/database.module.js';
 import { Device, DeviceSchema } from '../devices/schemas/device.schema.js';
+import { ACCOUNT_DEVICES } from '../accounts/account-devices.relation.js';
+import { ReferencesManyModule } from '../relations/references-many.module.js';
 import { IntegrityService } from './integrity.service.js';
 
-/** What the integrity command needs: configuration, the database and the two models. */
+/** What the integrity command needs: configuration, the database, the two models and their relation. */
 @Module({
   imports: [
     AppConfigModule,
@@ -15,6 +17,7 @@ import { IntegrityService } from './integrity.service.js';
       { name: Device.name, schema: DeviceSchema },
       { name: Account.name, schema: AccountSchema },
     ]),
+    ReferencesManyModule.register(ACCOUNT_DEVICES),
   ],
   providers: [IntegrityService],
   exports: [IntegrityService],

@@ -12,5 +12,17 @@ export default async function globalSetup() {
   const engine = await resolveDatabase({ uri: process.env.MONGODB_URI, log: (message) => console.log(`\n${message}`) });
   globalThis.__DATABASE_ENGINE__ = engine;
   process.env.TEST_MONGODB_URI = engine.uri;
-  process.env.TEST_DATABASE_ENGINE = engine.name;
+  process.env.TEST_DATABASE_ENGINE = engine.name === 'external' ? await flavourOf(engine.uri) : engine.name;
+}
+
+/** `ferretdb` or `mongodb` for a database given by URI: FerretDB names itself in buildInfo. */
+async function flavourOf(uri) {
+  const { MongoClient } = await import('mongodb');
+  const client = await MongoClient.connect(uri, { serverSelectionTimeoutMS: 10_000 });
+  try {
+    const info = await client.db('admin').command({ buildInfo: 1 });
+    return info.ferretdb ? 'ferretdb' : 'mongodb';
+  } finally {
+    await client.close();
+  }
 }

@@ -1,10 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import { BadRequestException } from '@nestjs/common';
 import { Types } from 'mongoose';
-import { ACCOUNT_FILTER } from '../../accounts/account.filter.js';
-import { DEVICE_FILTER } from '../../devices/device.filter.js';
+import { ACCOUNT } from '../../accounts/account.shape.js';
+import { DEVICE } from '../../devices/device.shape.js';
 import { parseFilter, parseWhere, readQueryObject } from './filter.parser.js';
-import { type FilterSpec, MyIdRef } from './filter.types.js';
+import { type FilterSpec, AlternateKeyRef } from './filter.types.js';
+
+const ACCOUNT_FILTER = ACCOUNT.filter;
+const DEVICE_FILTER = DEVICE.filter;
 
 const HEX = '0123456789abcdef01234567';
 const HEX2 = 'fedcba9876543210fedcba98';
@@ -108,17 +111,17 @@ describe('parseWhere (DEVICE_FILTER)', () => {
     expect(parseWhere({ _id: HEX }, DEVICE_FILTER)).toStrictEqual({ _id: oid() });
   });
 
-  it('reads a myId in the _id position as a MyIdRef for the service to resolve', () => {
+  it('reads a myId in the _id position as a AlternateKeyRef for the service to resolve', () => {
     const where = parseWhere({ _id: 'sensor-1' }, DEVICE_FILTER);
-    expect(where._id).toBeInstanceOf(MyIdRef);
-    expect((where._id as MyIdRef).myId).toBe('sensor-1');
+    expect(where._id).toBeInstanceOf(AlternateKeyRef);
+    expect((where._id as AlternateKeyRef).value).toBe('sensor-1');
   });
 
   it('reads a mixed inq of ObjectIds and myIds on _id', () => {
     const where = parseWhere({ _id: { inq: [HEX, 'sensor-1'] } }, DEVICE_FILTER);
-    expect(where).toStrictEqual({ _id: { $in: [oid(), new MyIdRef('sensor-1')] } });
+    expect(where).toStrictEqual({ _id: { $in: [oid(), new AlternateKeyRef('sensor-1')] } });
     expect((where._id as { $in: unknown[] }).$in[0]).toBeInstanceOf(Types.ObjectId);
-    expect((where._id as { $in: unknown[] }).$in[1]).toBeInstanceOf(MyIdRef);
+    expect((where._id as { $in: unknown[] }).$in[1]).toBeInstanceOf(AlternateKeyRef);
   });
 
   it.each<[string, unknown]>([
@@ -167,13 +170,15 @@ describe('parseWhere (ACCOUNT_FILTER)', () => {
   it('reads deviceIds by ObjectId and by myId', () => {
     expect(parseWhere({ deviceIds: HEX }, ACCOUNT_FILTER)).toStrictEqual({ deviceIds: oid() });
     const byMyId = parseWhere({ deviceIds: 'sensor-1' }, ACCOUNT_FILTER);
-    expect(byMyId.deviceIds).toBeInstanceOf(MyIdRef);
-    expect(byMyId).toStrictEqual({ deviceIds: new MyIdRef('sensor-1') });
+    expect(byMyId.deviceIds).toBeInstanceOf(AlternateKeyRef);
+    expect(byMyId).toStrictEqual({ deviceIds: new AlternateKeyRef('sensor-1') });
   });
 
-  it('reads deviceIds inq, nin and neq with ObjectIds and MyIdRefs', () => {
-    expect(parseWhere({ deviceIds: { inq: [HEX, 'a'] } }, ACCOUNT_FILTER)).toStrictEqual({ deviceIds: { $in: [oid(), new MyIdRef('a')] } });
-    expect(parseWhere({ deviceIds: { nin: ['a'] } }, ACCOUNT_FILTER)).toStrictEqual({ deviceIds: { $nin: [new MyIdRef('a')] } });
+  it('reads deviceIds inq, nin and neq with ObjectIds and AlternateKeyRefs', () => {
+    expect(parseWhere({ deviceIds: { inq: [HEX, 'a'] } }, ACCOUNT_FILTER)).toStrictEqual({
+      deviceIds: { $in: [oid(), new AlternateKeyRef('a')] },
+    });
+    expect(parseWhere({ deviceIds: { nin: ['a'] } }, ACCOUNT_FILTER)).toStrictEqual({ deviceIds: { $nin: [new AlternateKeyRef('a')] } });
     expect(parseWhere({ deviceIds: { neq: HEX } }, ACCOUNT_FILTER)).toStrictEqual({ deviceIds: { $ne: oid() } });
   });
 
@@ -272,7 +277,7 @@ describe('parseFilter', () => {
       {
         relation: 'devices',
         scope: {
-          where: { _id: { $in: [oid(), new MyIdRef('sensor-1')] }, myId: { $regex: '^s', $options: '' } },
+          where: { _id: { $in: [oid(), new AlternateKeyRef('sensor-1')] }, myId: { $regex: '^s', $options: '' } },
           fields: { myId: 1 },
           order: { myId: -1 },
           limit: 2,

@@ -28,7 +28,7 @@ const OPERATORS: Record<FieldType, ReadonlySet<string>> = {
   string: new Set([...COMPARISON, ...PATTERN]),
   date: new Set(COMPARISON),
   objectId: new Set(COMPARISON),
-  deviceId: new Set(COMPARISON),
+  reference: new Set(COMPARISON),
 };
 const FILTER_KEYS = new Set(['where', 'fields', 'order', 'limit', 'skip', 'offset', 'include']);
 const SCOPE_KEYS = new Set(['where', 'fields', 'order', 'limit', 'skip', 'offset']);
@@ -362,7 +362,7 @@ function coerce(value: unknown, type: FieldType, spec: FilterSpec, path: string,
     case 'objectId':
       if (typeof value === 'string' && OBJECT_ID.test(value)) return new Types.ObjectId(value);
       return problems.add(path, 'invalid_value', 'must be an ObjectId (24 hexadecimal characters)');
-    case 'deviceId':
-      return spec.deviceRef?.(value) ?? problems.add(path, 'invalid_value', 'must be a device ObjectId or myId');
+    case 'reference':
+      return spec.reference?.read(value) ?? problems.add(path, 'invalid_value', `must be ${spec.reference?.rule ?? 'an ObjectId'}`);
   }
 }

@@ -1,10 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import { HttpException } from '@nestjs/common';
 import fc from 'fast-check';
-import { ACCOUNT_FILTER } from '../../accounts/account.filter.js';
-import { DEVICE_FILTER } from '../../devices/device.filter.js';
+import { ACCOUNT } from '../../accounts/account.shape.js';
+import { DEVICE } from '../../devices/device.shape.js';
 import { parseFilter, parseWhere } from './filter.parser.js';
 import { type FilterSpec } from './filter.types.js';
+
+const ACCOUNT_FILTER = ACCOUNT.filter;
+const DEVICE_FILTER = DEVICE.filter;
 
 /** The operators the translator itself emits; no other `$` key may appear in its output. */
 const EMITTED = new Set(['$and', '$or', '$ne', '$gt', '$gte', '$lt', '$lte', '$in', '$nin', '$regex', '$options', '$not', '$exists']);

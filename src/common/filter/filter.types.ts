@@ -2,22 +2,28 @@ import { type Types } from 'mongoose';
 
 /**
  * The type of a filterable field; it decides which operators apply and how values coerce.
- * `deviceId` is an ObjectId that may also be given as a device's myId (DESIGN.md, Device
- * identifiers): the parser marks those with MyIdRef for the service to resolve.
+ * `reference` is the ObjectId of a document that may also be named by its alternate key (a
+ * client's own identifier): the parser marks those with AlternateKeyRef for the service to
+ * resolve before the query runs.
  */
-export type FieldType = 'string' | 'date' | 'objectId' | 'deviceId';
+export type FieldType = 'string' | 'date' | 'objectId' | 'reference';
 
 /** What a model exposes to the filter language: nothing outside it reaches MongoDB. */
 export interface FilterSpec {
   readonly fields: Readonly<Record<string, FieldType>>;
   readonly relations?: Readonly<Record<string, FilterSpec>>;
-  /** Reads a `deviceId` value: an ObjectId, a MyIdRef, or undefined when it is neither. */
-  readonly deviceRef?: (value: unknown) => Types.ObjectId | MyIdRef | undefined;
+  /** How `reference` values read: an ObjectId, an AlternateKeyRef, or undefined when neither; `rule` says which are accepted. */
+  readonly reference?: ReferenceReader;
 }
 
-/** A device named by its myId inside a parsed filter, replaced by its ObjectId before the query runs. */
-export class MyIdRef {
-  constructor(readonly myId: string) {}
+export interface ReferenceReader {
+  read(value: unknown): Types.ObjectId | AlternateKeyRef | undefined;
+  readonly rule: string;
+}
+
+/** A document named by its alternate key inside a parsed filter, replaced by its ObjectId before the query runs. */
+export class AlternateKeyRef {
+  constructor(readonly value: string) {}
 }
 
 export type MongoFilter = Record<string, unknown>;

@@ -35,6 +35,8 @@ describe('duplicateKeyField', () => {
     ['a field whose name ends in a digit', duplicateMessage('serial2_1', 'serial2', 'x'), 'serial2'],
     ['a field from the dup key when no index is named', 'E11000 duplicate key error dup key: { myId: "x" }', 'myId'],
     ['a field from a quoted dup key', 'E11000 duplicate key error dup key: { "myId": "x" }', 'myId'],
+    ['myId from the FerretDB message', "Duplicate key violation on the requested collection: Index 'myId_1'", 'myId'],
+    ['deviceUID from the FerretDB message', "Duplicate key violation on the requested collection: Index 'deviceUID_1'", 'deviceUID'],
   ])('names %s', (_case, message, field) => {
     const error = new MongoServerError({ message, code: 11000 });
     expect(error.keyValue).toBeUndefined();

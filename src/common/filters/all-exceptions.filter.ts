@@ -7,6 +7,8 @@ const { MongoNetworkError, MongoServerError } = mongoose.mongo;
 import { type ErrorDetail, type ErrorResponse } from '../dto/error-response.dto.js';
 
 const DUPLICATE_KEY = 11000;
+/** The server stopped an operation at its maxTimeMS (DB_TIMEOUT_MS). */
+const MAX_TIME_MS_EXPIRED = 50;
 
 /**
  * Turns every error into the one DESIGN.md error shape. Errors that are not the client's fault
@@ -55,6 +57,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
       const field = duplicateKeyField(exception);
       const message = field ? `${field} is already taken` : 'A unique value is already taken';
       return { statusCode: HttpStatus.CONFLICT, message, details: field ? [{ path: field, code: 'duplicate', message }] : undefined };
+    }
+    if (exception instanceof MongoServerError && exception.code === MAX_TIME_MS_EXPIRED) {
+      return { statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: 'The database did not answer in time; try again shortly' };
     }
     if (isDatabaseUnreachable(exception)) {
       return { statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: 'The database is unavailable; try again shortly' };
