@@ -5,8 +5,10 @@ import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.typ
 import { type Page } from '../common/filter/page.js';
 import { projectionWith, without } from '../common/filter/projection.js';
 import { modelShape } from '../common/schema/model-shape.js';
+import { REVISION } from '../common/schema/revision.plugin.js';
 import { describeKey, isIdKey, type Key, KeyReader, resolveAlternateKeys } from './keys.js';
 import { type ReferencesManyDefinition } from './references-many.definition.js';
+import { chunks, IN_BATCH, WRITE_BATCH } from './batches.js';
 import { RelationRuleError } from './relation-rule.error.js';
 import { countLinked, includeInto, pageOfLinked } from './references-many.reads.js';
 
@@ -46,7 +48,6 @@ import { countLinked, includeInto, pageOfLinked } from './references-many.reads.
 
 export const DELETING = 'deletingSince';
 const HIDDEN = { [DELETING]: { $exists: false } } as const;
-const BATCH = 1000;
 const logger = new Logger('Deletion');
 
 type Id = Types.ObjectId;
@@ -58,10 +59,26 @@ export function referencesManyTarget(schema: Schema): void {
   schema.add({ [DELETING]: { type: Date, select: false } });
   schema.index({ [DELETING]: 1 }, { sparse: true });
 
-  // Reads and updates never see a document whose deletion has begun; only the protocol's own
-  // queries, which name `deletingSince`, do.
-  const reads = ['find', 'findOne', 'countDocuments', 'distinct', 'updateOne', 'updateMany', 'findOneAndUpdate', 'replaceOne'];
-  schema.pre(reads as never, function (this: AnyQuery) {
+  // Reads never see a document whose deletion has begun. A lookup by `_id` or a unique key
+  // stays exactly that (so every engine answers it from the index; one with an extra condition
+  // is a collection scan on mongo-java-server) and marked documents are dropped from its
+  // result; other reads, counts and updates get the condition. Only the protocol's own
+  // queries, which name `deletingSince`, see marked documents.
+  schema.pre(['find', 'findOne'], function (this: AnyQuery) {
+    if (DELETING in this.getFilter()) return;
+    if (!isKeyLookup(this.getFilter(), uniquePaths(this.model.schema))) {
+      this.where(HIDDEN);
+      return;
+    }
+    const projection = this.projection();
+    // `+path` is how a select:false path is asked for, but Mongoose drops it beside `{ _id: 1 }`.
+    if (projection && Object.values(projection).some((flag) => flag === 1 || flag === true))
+      this.projection({ ...projection, [DELETING]: 1 });
+    else this.select(`+${DELETING}`);
+    this.transform((result: unknown) => (Array.isArray(result) ? result.filter(isLive) : isLive(result) ? result : null));
+  });
+  const conditioned = ['countDocuments', 'distinct', 'updateOne', 'updateMany', 'findOneAndUpdate', 'replaceOne'];
+  schema.pre(conditioned as never, function (this: AnyQuery) {
     if (!(DELETING in this.getFilter())) this.where(HIDDEN);
   });
   schema.pre('aggregate', function () {
@@ -70,62 +87,75 @@ export function referencesManyTarget(schema: Schema): void {
   });
 
   schema.pre('findOneAndDelete', async function (this: AnyQuery) {
-    const found = await markOne(this.model, this.getFilter(), { projection: this.projection() ?? undefined, sort: this.getOptions().sort });
+    const projection = this.projection() ?? undefined;
+    const found = await markOne(this.model, this.cast(this.model, this.getFilter()), { projection, sort: this.getOptions().sort });
     if (found) await finish(this.model, [found._id]);
     const lean = (this.mongooseOptions() as { lean?: unknown }).lean;
     throw mongoose.skipMiddlewareFunction(found && !lean ? this.model.hydrate(found) : found);
   });
+  // A document's deleteOne() runs as a query deleteOne on its _id, so this covers it too.
   schema.pre('deleteOne', { document: false, query: true }, async function (this: AnyQuery) {
-    const found = await markOne(this.model, this.getFilter(), { projection: { _id: 1 } });
+    const found = await markOne(this.model, this.cast(this.model, this.getFilter()), { projection: { _id: 1 } });
     if (found) await finish(this.model, [found._id]);
     throw mongoose.skipMiddlewareFunction({ acknowledged: true, deletedCount: found ? 1 : 0 });
   });
   schema.pre('deleteMany', async function (this: AnyQuery) {
-    const ids = await markMany(this.model, this.getFilter());
+    const live = await this.model.find(this.getFilter(), { _id: 1 }).lean<Array<{ _id: Id }>>().exec();
+    const ids = live.map((document) => document._id);
+    await markIds(this.model, ids);
     await finish(this.model, ids);
     throw mongoose.skipMiddlewareFunction({ acknowledged: true, deletedCount: ids.length });
   });
-  // A document's deleteOne() runs as a query deleteOne on its _id, so the hook above covers it.
 }
 
-/** M for one document: marks the first live match and answers it as it was before. */
-function markOne(model: AnyModel, filter: object, options: { projection?: object; sort?: unknown }): Promise<{ _id: Id } | null> {
-  return model
-    .findOneAndUpdate({ ...filter, ...HIDDEN }, markUpdate(model), {
-      ...options,
-      returnDocument: 'before',
-      timestamps: false,
-    } as mongoose.QueryOptions)
-    .lean<{ _id: Id }>()
-    .exec();
+/** `{ _id: v }`, `{ key: { $in: [...] } }`: one key with an index of its own, no operator but `$in`. */
+function isKeyLookup(filter: Record<string, unknown>, unique: readonly string[]): boolean {
+  const keys = Object.keys(filter);
+  if (keys.length !== 1 || (keys[0] !== '_id' && !unique.includes(keys[0]))) return false;
+  const value = filter[keys[0]];
+  if (typeof value !== 'object' || value === null || value instanceof Types.ObjectId || Array.isArray(value)) return true;
+  return Object.keys(value).every((operator) => operator === '$in' || !operator.startsWith('$'));
 }
 
-/** M for every live match: the ids first, then one mark per document (each moves its own values aside). */
-async function markMany(model: AnyModel, filter: object): Promise<Id[]> {
-  const found = await model
-    .find({ ...filter, ...HIDDEN }, { _id: 1 })
-    .lean<Array<{ _id: Id }>>()
-    .exec();
-  const marked: Id[] = [];
-  for (const batch of chunks(found.map((document) => document._id))) {
-    const result = await model.bulkWrite(
-      batch.map((_id) => ({ updateOne: { filter: { _id, ...HIDDEN }, update: markUpdate(model), timestamps: false } })),
+function isLive(document: unknown): boolean {
+  if (typeof document !== 'object' || document === null) return false;
+  const value = document instanceof mongoose.Document ? document.get(DELETING) : (document as Record<string, unknown>)[DELETING];
+  if (value === undefined) return true;
+  // Marked: hidden. The field is never shown on a live document either.
+  return false;
+}
+
+/**
+ * M for one document, on the driver's collection (no read filter, no casting: the filter is
+ * cast already): marks the first match and answers it as it was, unless it was marked
+ * already (then another deletion owns it, and this one found nothing).
+ */
+async function markOne(model: AnyModel, filter: object, options: { projection?: object; sort?: unknown }): Promise<{ _id: Id } | null> {
+  const projection =
+    options.projection && Object.keys(options.projection).length > 0 ? { ...options.projection, [DELETING]: 1 } : undefined;
+  const before = await model.collection.findOneAndUpdate(filter, markUpdate(model), {
+    returnDocument: 'before',
+    ...(projection && { projection }),
+    ...(options.sort ? { sort: options.sort as never } : {}),
+  });
+  if (!before || before[DELETING] !== undefined) return null;
+  return before as unknown as { _id: Id };
+}
+
+/**
+ * M for many documents: one mark per document, each by its `_id` alone (an index lookup on
+ * every engine) and each moving its own values aside. Answers how many existed.
+ */
+export async function markIds(model: AnyModel, ids: readonly Id[]): Promise<number> {
+  let matched = 0;
+  for (const batch of chunks(ids, WRITE_BATCH)) {
+    const result = await model.collection.bulkWrite(
+      batch.map((_id) => ({ updateOne: { filter: { _id }, update: markUpdate(model) } })),
       { ordered: false },
     );
-    // Another deletion may have marked some in between; either way each is pulled below.
-    if (result.modifiedCount === batch.length) marked.push(...batch);
-    else marked.push(...(await stillOurs(model, batch)));
+    matched += result.matchedCount;
   }
-  return marked;
-}
-
-/** Of `ids`, the ones now marked (by this deletion or a concurrent one): all need P. */
-async function stillOurs(model: AnyModel, ids: Id[]): Promise<Id[]> {
-  const found = await model
-    .find({ _id: { $in: ids }, [DELETING]: { $exists: true } }, { _id: 1 })
-    .lean<Array<{ _id: Id }>>()
-    .exec();
-  return found.map((document) => document._id);
+  return matched;
 }
 
 /**
@@ -153,7 +183,7 @@ function uniquePaths(schema: Schema): string[] {
 }
 
 /** P now, R soon: the marked ids are pulled everywhere, then queued for the sweeper. */
-async function finish(model: AnyModel, ids: Id[]): Promise<void> {
+export async function finish(model: AnyModel, ids: readonly Id[]): Promise<void> {
   if (ids.length === 0) return;
   await pullEverywhere(model, ids);
   const queue = removals.get(model) ?? [];
@@ -168,7 +198,7 @@ async function finish(model: AnyModel, ids: Id[]): Promise<void> {
  * is also what keeps FerretDB from re-applying the pull to a list that no longer holds them.
  */
 export async function pullEverywhere(model: AnyModel, ids: readonly Id[]): Promise<void> {
-  for (const batch of chunks(ids)) {
+  for (const batch of chunks(ids, IN_BATCH)) {
     const match = batch.length === 1 ? batch[0] : { $in: batch };
     await Promise.all(
       referencingPaths(model.db, model.modelName).map(({ source, path }) =>
@@ -198,7 +228,7 @@ export async function removePulled(model: AnyModel): Promise<number> {
   const ids = removals.get(model) ?? [];
   removals.delete(model);
   let removed = 0;
-  for (const batch of chunks(ids)) {
+  for (const batch of chunks(ids, IN_BATCH)) {
     const result = await model.collection.deleteMany({ _id: { $in: batch }, [DELETING]: { $exists: true } });
     removed += result.deletedCount;
   }
@@ -215,24 +245,20 @@ export async function finishAbandoned(model: AnyModel, before = new Date()): Pro
   for (;;) {
     const marked = await model
       .find({ [DELETING]: { $lt: before } }, { _id: 1 })
-      .limit(BATCH)
+      .limit(WRITE_BATCH)
       .lean<Array<{ _id: Id }>>()
       .exec();
     if (marked.length === 0) return finished;
     const ids = marked.map((document) => document._id);
     await pullEverywhere(model, ids);
-    await model.collection.deleteMany({ _id: { $in: ids }, [DELETING]: { $exists: true } });
+    for (const batch of chunks(ids, IN_BATCH)) await model.collection.deleteMany({ _id: { $in: batch }, [DELETING]: { $exists: true } });
     finished += ids.length;
-    if (marked.length < BATCH) return finished;
+    if (marked.length < WRITE_BATCH) return finished;
   }
 }
 
 export function logFinished(count: number, model: string): void {
   if (count > 0) logger.log(`Finished ${count} unfinished ${model} deletion${count === 1 ? '' : 's'}`);
-}
-
-function* chunks<T>(items: readonly T[], size = BATCH): Generator<T[]> {
-  for (let start = 0; start < items.length; start += size) yield items.slice(start, start + size);
 }
 
 /*
@@ -270,6 +296,12 @@ type Doc = { _id: Id } & Record<string, unknown>;
 
 /** Pushes tried before a write that keeps losing races on one list gives up (503, try again). */
 const MAX_ATTEMPTS = 5;
+
+/** The ids of `ids` not in `list`, in the order of `ids`. */
+function missingFrom(list: readonly Id[], ids: readonly Id[]): Id[] {
+  const present = new Set(list.map((id) => id.toHexString()));
+  return ids.filter((id) => !present.has(id.toHexString()));
+}
 
 function busy() {
   return new ServiceUnavailableException({ message: 'The list changed under this request too many times; try again' });
@@ -363,32 +395,57 @@ export class ReferencesMany<S extends { _id: Id } = Doc, T extends { _id: Id } =
 
   /**
    * Links several targets, all or nothing: every key resolved first (422 naming the unknown
-   * ones), then one `$addToSet` whose filter admits it only if the union stays within the limit
-   * and adds something; then the targets are checked as after any write of ids.
+   * ones), then one write that appends those not linked yet, in the given order, admitted only
+   * if the list stays within the limit; then the targets are checked as after any write of ids.
    */
   async linkMany(sourceId: Id, values: readonly unknown[]): Promise<S> {
     await this.assertSource(sourceId);
     const ids = await this.resolveKeys(values);
     for (let attempt = 1; ids.length > 0; attempt += 1) {
-      const { matchedCount } = await this.sources
-        .updateOne(
-          {
-            _id: sourceId,
-            [this.list]: { $not: { $all: ids } },
-            $expr: { $lte: [{ $size: { $setUnion: [`$${this.list}`, ids] } }, this.maxSize] },
-          },
-          { $addToSet: { [this.list]: { $each: ids } } },
-        )
-        .exec();
-      if (matchedCount === 1) break;
-      const list = await this.listOf(sourceId);
-      const present = new Set(list.map((id) => id.toHexString()));
-      const missing = ids.filter((id) => !present.has(id.toHexString())).length;
-      if (missing === 0) break;
-      if (list.length + missing > this.maxSize && !(await this.dropDead(sourceId, list))) throw this.tooMany();
+      const outcome = ids.length <= IN_BATCH ? await this.addToSet(sourceId, ids) : await this.appendToRead(sourceId, ids);
+      if (outcome === 'done') break;
+      if (outcome === 'full' && !(await this.dropDead(sourceId, await this.listOf(sourceId)))) throw this.tooMany();
       if (attempt === MAX_ATTEMPTS) throw busy();
     }
     return this.settle(await this.findSource(sourceId));
+  }
+
+  /**
+   * A few ids: one atomic `$addToSet`, whose filter admits it only if the union stays within
+   * the limit and something is added. Nothing written: the list is read to say why.
+   */
+  private async addToSet(sourceId: Id, ids: Id[]): Promise<'done' | 'full' | 'changed'> {
+    const { matchedCount } = await this.sources
+      .updateOne(
+        {
+          _id: sourceId,
+          [this.list]: { $not: { $all: ids } },
+          $expr: { $lte: [{ $size: { $setUnion: [`$${this.list}`, ids] } }, this.maxSize] },
+        },
+        { $addToSet: { [this.list]: { $each: ids } } },
+      )
+      .exec();
+    if (matchedCount === 1) return 'done';
+    const list = await this.listOf(sourceId);
+    const missing = missingFrom(list, ids).length;
+    if (missing === 0) return 'done';
+    return list.length + missing > this.maxSize ? 'full' : 'changed';
+  }
+
+  /**
+   * Many ids: the list is read, and what is missing from it is appended only if the list is
+   * still the one read (compare and set on the revision). `$addToSet` of k ids costs k × the list's length on
+   * engines that match by scanning (mongo-java-server); this costs the list's length plus k.
+   */
+  private async appendToRead(sourceId: Id, ids: Id[]): Promise<'done' | 'full' | 'changed'> {
+    const { list, rev } = await this.readList(sourceId);
+    const missing = missingFrom(list, ids);
+    if (missing.length === 0) return 'done';
+    if (list.length + missing.length > this.maxSize) return 'full';
+    const { modifiedCount } = await this.sources
+      .updateOne({ _id: sourceId, [REVISION]: rev }, { $push: { [this.list]: { $each: missing } } })
+      .exec();
+    return modifiedCount === 1 ? 'done' : 'changed';
   }
 
   /** Replaces the whole list with `values`, in that order. */
@@ -414,13 +471,8 @@ export class ReferencesMany<S extends { _id: Id } = Doc, T extends { _id: Id } =
   async settle(source: S): Promise<S> {
     const ids = (source as unknown as Doc)[this.list] as Id[];
     if (ids.length === 0) return source;
-    const live = await this.targets
-      .find({ _id: { $in: ids } }, { _id: 1 })
-      .lean<Array<{ _id: Id }>>()
-      .exec();
-    if (live.length === ids.length) return source;
-    const present = new Set(live.map((target) => target._id.toHexString()));
-    const vanished = ids.filter((id) => !present.has(id.toHexString()));
+    const vanished = await this.notLive(ids);
+    if (vanished.length === 0) return source;
     const settled = await this.sources
       .findOneAndUpdate(
         { _id: source._id, [this.list]: { $in: vanished } },
@@ -444,12 +496,20 @@ export class ReferencesMany<S extends { _id: Id } = Doc, T extends { _id: Id } =
     }
   }
 
-  /** Deletes the source's targets, and only those; each is pulled from every source. */
+  /**
+   * Deletes the source's targets, and only those, with the deletion protocol: all are marked,
+   * then taken out of this list with one write (when nobody changed the list since it was read;
+   * else they are pulled with the others), then pulled from every other list. Linear in the
+   * list's length on every engine: a `$pull` of n ids from a list of n costs n² on an engine
+   * that matches by scanning (mongo-java-server).
+   */
   async deleteLinked(sourceId: Id): Promise<{ count: number }> {
-    const ids = await this.listOf(sourceId);
-    if (ids.length === 0) return { count: 0 };
-    const { deletedCount } = await this.targets.deleteMany({ _id: { $in: ids } }).exec();
-    return { count: deletedCount };
+    const { list, rev } = await this.readList(sourceId);
+    if (list.length === 0) return { count: 0 };
+    const count = await markIds(this.targets, list);
+    await this.sources.updateOne({ _id: sourceId, [REVISION]: rev }, { $set: { [this.list]: [] } }).exec();
+    await finish(this.targets, list);
+    return { count };
   }
 
   /** A page of the source's targets, in list order unless the filter orders them (references-many.reads.ts). */
@@ -513,19 +573,28 @@ export class ReferencesMany<S extends { _id: Id } = Doc, T extends { _id: Id } =
     if (keys.length === 0) return [];
 
     const alternate = this.definition.alternateKey;
-    const byId = keys.flatMap((key) => (isIdKey(key!) ? [key._id] : []));
-    const byAlternate = keys.flatMap((key) => (isIdKey(key!) ? [] : [describeKey(key!)]));
-    const found = await this.targets
-      .find(
-        { $or: [{ _id: { $in: byId } }, ...(alternate ? [{ [alternate]: { $in: byAlternate } }] : [])] },
-        { _id: 1, ...(alternate && { [alternate]: 1 }) },
-      )
-      .lean<Doc[]>()
-      .exec();
     const ids = new Map<string, Id>();
-    for (const target of found) {
-      ids.set(target._id.toHexString(), target._id);
-      if (alternate) ids.set(`=${String(target[alternate])}`, target._id);
+    for (const batch of chunks(
+      keys.flatMap((key) => (isIdKey(key!) ? [key._id] : [])),
+      IN_BATCH,
+    )) {
+      for (const target of await this.targets
+        .find({ _id: { $in: batch } }, { _id: 1 })
+        .lean<Doc[]>()
+        .exec()) {
+        ids.set(target._id.toHexString(), target._id);
+      }
+    }
+    for (const batch of chunks(
+      keys.flatMap((key) => (isIdKey(key!) ? [] : [describeKey(key!)])),
+      IN_BATCH,
+    )) {
+      for (const target of await this.targets
+        .find({ [alternate!]: { $in: batch } }, { _id: 1, [alternate!]: 1 })
+        .lean<Doc[]>()
+        .exec()) {
+        ids.set(`=${String(target[alternate!])}`, target._id);
+      }
     }
 
     const problems: Array<{ index: number; code: string; reason: string }> = [];
@@ -565,7 +634,13 @@ export class ReferencesMany<S extends { _id: Id } = Doc, T extends { _id: Id } =
 
   /** The source's list; 404 for an unknown source. */
   private async listOf(sourceId: Id): Promise<Id[]> {
-    return ((await this.findSource(sourceId, { _id: 1, [this.list]: 1 })) as unknown as Doc)[this.list] as Id[];
+    return (await this.readList(sourceId)).list;
+  }
+
+  /** The source's list and its revision (src/common/schema/revision.plugin.ts), for a compare-and-set. */
+  private async readList(sourceId: Id): Promise<{ list: Id[]; rev: number | null }> {
+    const source = (await this.findSource(sourceId, { _id: 1, [this.list]: 1, [REVISION]: 1 })) as unknown as Doc;
+    return { list: (source[this.list] as Id[] | undefined) ?? [], rev: (source[REVISION] as number | undefined) ?? null };
   }
 
   /**
@@ -574,15 +649,29 @@ export class ReferencesMany<S extends { _id: Id } = Doc, T extends { _id: Id } =
    * make room; whether any did is the answer.
    */
   private async dropDead(sourceId: Id, list: readonly Id[]): Promise<boolean> {
-    const live = await this.targets
-      .find({ _id: { $in: list } }, { _id: 1 })
-      .lean<Array<{ _id: Id }>>()
-      .exec();
-    if (live.length === list.length) return false;
-    const present = new Set(live.map((target) => target._id.toHexString()));
-    const dead = list.filter((id) => !present.has(id.toHexString()));
+    const dead = await this.notLive(list);
+    if (dead.length === 0) return false;
     await this.sources.updateOne({ _id: sourceId, [this.list]: { $in: dead } }, { $pull: { [this.list]: { $in: dead } } }).exec();
     return true;
+  }
+
+  /** Which of `ids` name no live target. */
+  private async notLive(ids: readonly Id[]): Promise<Id[]> {
+    const live = new Set((await this.liveAmong(ids)).map((id) => id.toHexString()));
+    return ids.filter((id) => !live.has(id.toHexString()));
+  }
+
+  /** The ids among `ids` of live targets, read by `_id` in batches. */
+  private async liveAmong(ids: readonly Id[]): Promise<Id[]> {
+    const live: Id[] = [];
+    for (const batch of chunks(ids, IN_BATCH)) {
+      for (const target of await this.targets
+        .find({ _id: { $in: batch } }, { _id: 1 })
+        .lean<Doc[]>()
+        .exec())
+        live.push(target._id);
+    }
+    return live;
   }
 
   private async assertSource(sourceId: Id): Promise<void> {

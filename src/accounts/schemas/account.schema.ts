@@ -1,5 +1,6 @@
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 import { type HydratedDocument, Schema as MongooseSchema, type Types } from 'mongoose';
+import { revision } from '../../common/schema/revision.plugin.js';
 import { SCHEMA_OPTIONS } from '../../common/schema-options.js';
 import { Device } from '../../devices/schemas/device.schema.js';
 
@@ -23,6 +24,7 @@ export class Account {
 
 export type AccountDocument = HydratedDocument<Account>;
 export const AccountSchema = SchemaFactory.createForClass(Account);
+AccountSchema.plugin(revision);
 
 // Multikey: the device-deletion cleanup and the reverse lookup both query by one device id.
 AccountSchema.index({ deviceIds: 1 });

@@ -1,5 +1,6 @@
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 import { type HydratedDocument, type Types } from 'mongoose';
+import { revision } from '../../common/schema/revision.plugin.js';
 import { SCHEMA_OPTIONS } from '../../common/schema-options.js';
 import { referencesManyTarget } from '../../relations/references-many.js';
 import { myIdProblem } from '../device-key.js';
@@ -28,6 +29,7 @@ export class Device {
 
 export type DeviceDocument = HydratedDocument<Device>;
 export const DeviceSchema = SchemaFactory.createForClass(Device);
+DeviceSchema.plugin(revision);
 
 // A relation target (Accounts' deviceIds name devices): every deletion of a device, whatever
 // its path, marks it, pulls its id from every account and then removes it, so no id dangles
