@@ -103,7 +103,12 @@ export async function configureApp(app: NestFastifyApplication, http: HttpConfig
       exposedHeaders: ['X-Total-Count', 'X-Request-Id', 'Retry-After'],
     });
   }
-  const document = createOpenApiDocument(app);
+  const document = createOpenApiDocument(app, {
+    title: 'refmany',
+    description:
+      'Accounts that reference many Devices. Wherever a device id is taken, its ObjectId or its myId will do; references are stored ' +
+      'as ObjectIds and removed from every account when the device is deleted.',
+  });
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', swaggerOptions: { persistAuthorization: true } });
   return app;
 }

@@ -4,7 +4,7 @@ import { fieldError } from '../openapi/error-example.js';
 import { ApiErrors } from './api-errors.decorator.js';
 
 const LANGUAGE =
-  'LoopBack filter as JSON, or in bracket form (filter[where][myId]=x&filter[limit]=20). ' +
+  'LoopBack filter as JSON, or in bracket form (filter[where][name]=x&filter[limit]=20). ' +
   'Keys: where, fields, order, limit (1–1000, default 100), skip/offset, include. Operators: neq, gt, gte, lt, lte, between, inq, nin, like, nlike, ilike, nilike, regexp, exists, and, or.';
 
 // A JSON text, not an object: typed as a string, Swagger UI sends what is typed and a

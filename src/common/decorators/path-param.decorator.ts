@@ -22,7 +22,7 @@ export function PathParam(name: string, pipe: Type<PipeTransform>, docs: PathPar
     Param(name, pipe)(target, key, index);
     if (key === undefined) return;
     const method = Object.getOwnPropertyDescriptor(target, key)!;
-    // `type` overrides the handler's parameter type (an ObjectId, a DeviceKey), which Swagger
+    // `type` overrides the handler's parameter type (an ObjectId, a parsed key), which Swagger
     // would otherwise document as a schema of that class: what travels is a string.
     const param = { name, type: String, description: docs.description, schema: docs.schema, examples: docs.examples };
     ApiParam(param as ApiParamOptions)(target, key, method);

@@ -4,7 +4,7 @@ import { type ErrorDetail, type ErrorResponse } from '../dto/error-response.dto.
 /** One way a route can fail, as a client sees it: the status and the body it gets. */
 export interface ErrorCase {
   status: number;
-  /** Key of the example in the document: a short camelCase name (`unknownAccount`). */
+  /** Key of the example in the document: a short camelCase name (`notFound`). */
   name: string;
   message: string;
   details?: ErrorDetail[];

@@ -18,17 +18,15 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as 
  * to, from the same facts those parts act on: a public route (empty `security`) has no key and
  * no limit; only writes need the write role; only routes with a body can get a 413.
  */
-export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
+export function createOpenApiDocument(app: INestApplication, about: { title: string; description: string }): OpenAPIObject {
   const { version, license } = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as {
     version: string;
     license: string;
   };
   const config = new DocumentBuilder()
-    .setTitle('refmany')
+    .setTitle(about.title)
     .setDescription(
-      'Accounts that reference many Devices. Wherever a device id is taken, its ObjectId or its myId will do; references are stored ' +
-        'as ObjectIds and removed from every account when the device is deleted. Errors share one shape: ' +
-        '`{ statusCode, error, message, details?: [{ path, code, message }] }`. ' +
+      `${about.description} Errors share one shape: \`{ statusCode, error, message, details?: [{ path, code, message }] }\`. ` +
         'When the service runs with API_KEYS, authorize with a key (as a Bearer token or in X-API-Key): a read key for GET and HEAD, ' +
         'a write key for everything.',
     )
@@ -44,8 +42,8 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
   // (`UNLICENSED` in package.json); DocumentBuilder would write an empty one.
   config.info.license = { name: license };
   const document = SwaggerModule.createDocument(app, config, {
-    // Each route's operationId is its handler's name (createDevice, linkDevice, findAccounts),
-    // which generated clients turn into their method names.
+    // Each route's operationId is its handler's name, which generated clients turn into their
+    // method names: handlers are named for that, uniquely across controllers.
     operationIdFactory: (_controller, method) => method,
   });
   for (const path of Object.values(document.paths)) {
