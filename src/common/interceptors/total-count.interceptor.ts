@@ -27,7 +27,9 @@ export class TotalCountInterceptor<T> implements NestInterceptor<Page<T>, T[]> {
 
 /**
  * A list route whose handler returns a `Page`: the body is the page's items, `X-Total-Count`
- * every match (ignoring limit and skip), and both are documented.
+ * every match (ignoring limit and skip), and both are documented. Named like Swagger's own
+ * response decorators, so that the CLI plugin leaves the 200 to it rather than inferring one
+ * from the `Page` the handler returns.
  */
 export function ApiPageResponse(item: Type<unknown>, description: string, totalDescription: string): MethodDecorator {
   return applyDecorators(
