@@ -35,7 +35,7 @@ export function unknownDevices(field: string): ErrorCase {
 
 /** The 422 past MAX_DEVICES_PER_ACCOUNT, naming `path` (the list, or `fk` for one link). */
 export function tooManyDevices(path: string): ErrorCase {
-  return fieldError(422, 'tooManyDevices', path, 'too_many_devices', 'An account references at most 10000 devices');
+  return fieldError(422, 'tooManyDevices', path, 'too_many_devices', `${path}: an account references at most 10000 devices`);
 }
 
 export const ACCOUNT_FILTER_EXAMPLES: Record<string, ExampleObject> = {
