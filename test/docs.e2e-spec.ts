@@ -362,6 +362,46 @@ describe('API documentation', () => {
   });
 
   describe('the examples are what the service answers', () => {
+    /** A body each write accepts, so that the answer is about the ids in the path. */
+    const BODIES: Record<string, object> = {
+      'PUT /api/accounts/{id}': { name: 'Kitchen' },
+      'PATCH /api/accounts/{id}': {},
+      'POST /api/accounts/{id}/devices': { myId: 'sensor-door', deviceUID: 'UID-0099-C7' },
+      'POST /api/accounts/{id}/devices/rel': { ids: [] },
+      'PUT /api/accounts/{id}/devices/rel': { ids: [] },
+      'PUT /api/accounts/{id}/devices/{fk}': {},
+      'PATCH /api/devices/{id}': {},
+      'PUT /api/devices/{id}': { myId: 'thermostat-kitchen', deviceUID: 'UID-0017-A3' },
+    };
+
+    it.each([
+      ['an unknown account', '/api/accounts/{id}'],
+      ['an unknown device', '/api/devices/{id}'],
+    ])('answers %s with one of the documented 404s, on every route that names one', async (_case, prefix) => {
+      await t.clear();
+      const mismatches: string[] = [];
+      // `exists` answers whether, never 404.
+      const routes = apiOperations().filter(({ path }) => path.startsWith(prefix) && !path.endsWith('/exists'));
+      for (const { route, method, path, operation } of routes) {
+        // The examples' own ids, which name nothing in an empty database.
+        const values = Object.fromEntries(
+          (operation.parameters ?? [])
+            .filter((p) => p.in === 'path')
+            .map((p) => [p.name, String(p.schema?.example ?? Object.values(p.examples ?? {})[0]?.value)]),
+        );
+        const url = path.replace(/\{(\w+)\}/g, (_match, name: string) => encodeURIComponent(values[name]));
+        const call = request(t.http)[method as 'get'](url);
+        const res = await (operation.requestBody ? call.send(BODIES[route]) : call);
+        const documented = Object.values(examplesOf(operation.responses['404'] ?? {}));
+        if (res.status !== 404) mismatches.push(`${route}: ${res.status} ${res.text}`);
+        else if (method !== 'head' && !documented.some((body) => isDeepStrictEqual(res.body, body))) {
+          mismatches.push(`${route}: ${res.text} is not among ${JSON.stringify(documented)}`);
+        }
+      }
+      expect(mismatches).toEqual([]);
+      expect(routes.length).toBeGreaterThan(5);
+    });
+
     it('answers a malformed path parameter with the documented 400, on every route that takes one', async () => {
       const mismatches: string[] = [];
       for (const { route, method, path, operation } of apiOperations()) {

@@ -124,7 +124,7 @@ export class AccountDevicesController {
   @Delete('rel/:fk')
   @HttpCode(204)
   @Responds(204, 'Unlinked')
-  @ApiErrors(DEVICE_NOT_LINKED)
+  @ApiErrors(DEVICE_NOT_FOUND, DEVICE_NOT_LINKED)
   unlinkDevice(@AccountIdParam() id: Types.ObjectId, @DeviceKeyParam('fk') key: DeviceKey): Promise<void> {
     return this.relation.unlink(id, key);
   }
@@ -132,7 +132,7 @@ export class AccountDevicesController {
   /** 200 when the device is linked to the account, 404 when it is not. */
   @Head('rel/:fk')
   @Responds(200, 'The device is linked (no body)')
-  @ApiErrors(DEVICE_NOT_LINKED)
+  @ApiErrors(DEVICE_NOT_FOUND, DEVICE_NOT_LINKED)
   async headDeviceLink(@AccountIdParam() id: Types.ObjectId, @DeviceKeyParam('fk') key: DeviceKey): Promise<void> {
     await this.relation.assertLinked(id, key);
   }
@@ -141,7 +141,7 @@ export class AccountDevicesController {
   @SerializeAs(200, DEVICE.json)
   @Get(':fk')
   @Responds(200, 'The linked device')
-  @ApiErrors(DEVICE_NOT_LINKED)
+  @ApiErrors(DEVICE_NOT_FOUND, DEVICE_NOT_LINKED)
   async findAccountDevice(@AccountIdParam() id: Types.ObjectId, @DeviceKeyParam('fk') key: DeviceKey): Promise<DeviceDto> {
     return this.devices.findOne({ _id: await this.relation.assertLinked(id, key) });
   }
@@ -150,7 +150,7 @@ export class AccountDevicesController {
   @SerializeAs(200, DEVICE.json)
   @Put(':fk')
   @Responds(200, 'The linked device as changed')
-  @ApiErrors(400, MY_ID_RESERVED, DEVICE_NOT_LINKED, MY_ID_TAKEN)
+  @ApiErrors(400, MY_ID_RESERVED, DEVICE_NOT_FOUND, DEVICE_NOT_LINKED, MY_ID_TAKEN)
   async updateAccountDevice(
     @AccountIdParam() id: Types.ObjectId,
     @DeviceKeyParam('fk') key: DeviceKey,
@@ -164,7 +164,7 @@ export class AccountDevicesController {
   @Delete(':fk')
   @HttpCode(200)
   @Responds(200, 'Deleted: `count` is 1')
-  @ApiErrors(DEVICE_NOT_LINKED)
+  @ApiErrors(DEVICE_NOT_FOUND, DEVICE_NOT_LINKED)
   async deleteAccountDevice(@AccountIdParam() id: Types.ObjectId, @DeviceKeyParam('fk') key: DeviceKey): Promise<CountDto> {
     return this.devices.remove({ _id: await this.relation.assertLinked(id, key) });
   }
