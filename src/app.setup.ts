@@ -1,9 +1,10 @@
 import { RequestMethod } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import qs from 'qs';
 import { FILTER_LIMITS } from './common/filter/filter.limits.js';
 import { PROTO_KEY_STANDIN } from './common/filter/filter.parser.js';
+import { createOpenApiDocument } from './common/openapi/openapi-document.js';
 import { securityHeaders } from './common/http/security-headers.js';
 import { type Configuration } from './config/configuration.js';
 import { createLogger, RequestLogController, requestId } from './logging/logger.js';
@@ -102,21 +103,12 @@ export async function configureApp(app: NestFastifyApplication, http: HttpConfig
       exposedHeaders: ['X-Total-Count', 'X-Request-Id', 'Retry-After'],
     });
   }
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('refmany')
-      .setDescription(
-        'Accounts that reference many Devices. Wherever a device id is taken, its ObjectId or its myId will do; references are stored as ObjectIds and removed from every account when the device is deleted. ' +
-          'When the service runs with API_KEYS, authorize with a key (Bearer or X-API-Key).',
-      )
-      .setVersion('0.1.0')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key from API_KEYS' }, 'bearer')
-      .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'An API key from API_KEYS' }, 'api-key')
-      .addSecurityRequirements('bearer')
-      .addSecurityRequirements('api-key')
-      .build(),
-  );
+  const document = createOpenApiDocument(app, {
+    title: 'refmany',
+    description:
+      'Accounts that reference many Devices. Wherever a device id is taken, its ObjectId or its myId will do; references are stored ' +
+      'as ObjectIds and removed from every account when the device is deleted.',
+  });
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', swaggerOptions: { persistAuthorization: true } });
   return app;
 }

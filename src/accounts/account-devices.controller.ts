@@ -1,38 +1,44 @@
-import { Body, Controller, Delete, Get, Head, HttpCode, Param, Post, Put, Query, Res } from '@nestjs/common';
-import { arrayOf, countJson, SerializeAs } from '../common/serialization/response-schema.js';
-import { ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
-import { type FastifyReply } from 'fastify';
+import { Body, Controller, Delete, Get, Head, HttpCode, Post, Put, Query } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
 import { type Types } from 'mongoose';
 import { ApiErrors } from '../common/decorators/api-errors.decorator.js';
 import { ApiFilterQuery, ApiWhereQuery } from '../common/decorators/api-filter.decorator.js';
+import { Responds } from '../common/decorators/responds.decorator.js';
 import { CountDto } from '../common/dto/count.dto.js';
 import { ParseFilterPipe, ParseWherePipe } from '../common/filter/filter.pipes.js';
 import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
-import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
+import { type Page } from '../common/filter/page.js';
+import { ApiPageResponse } from '../common/interceptors/total-count.interceptor.js';
+import { arrayOf, countJson, SerializeAs } from '../common/serialization/response-schema.js';
 import { type DeviceKey } from '../devices/device-key.js';
 import { DEVICE } from '../devices/device.shape.js';
 import { DevicesService } from '../devices/devices.service.js';
+import {
+  DEVICE_FILTER_EXAMPLES,
+  DEVICE_NOT_FOUND,
+  DEVICE_WHERE_EXAMPLES,
+  DeviceKeyParam,
+  MY_ID_RESERVED,
+  MY_ID_TAKEN,
+} from '../devices/devices.openapi.js';
+import { CreateDeviceDto } from '../devices/dto/create-device.dto.js';
+import { DeviceDto } from '../devices/dto/device.dto.js';
+import { UpdateDeviceDto } from '../devices/dto/update-device.dto.js';
 import { InjectRelation } from '../relations/references-many.module.js';
 import { type ReferencesMany } from '../relations/references-many.js';
 import { RelationField } from '../relations/relation-field.interceptor.js';
 import { ACCOUNT_DEVICES } from './account-devices.relation.js';
 import { ACCOUNT } from './account.shape.js';
-import { CreateDeviceDto } from '../devices/dto/create-device.dto.js';
-import { DeviceDto } from '../devices/dto/device.dto.js';
-import { UpdateDeviceDto } from '../devices/dto/update-device.dto.js';
-import { ParseDeviceKeyPipe } from '../devices/pipes/parse-device-key.pipe.js';
+import { ACCOUNT_NOT_FOUND, AccountIdParam, DEVICE_NOT_LINKED, tooManyDevices, unknownDevices } from './accounts.openapi.js';
 import { AccountDto } from './dto/account.dto.js';
 import { DeviceIdsDto } from './dto/device-ids.dto.js';
-
-const FK = { name: 'fk', description: 'The device ObjectId or its myId', example: 'thermostat-kitchen' };
 
 /**
  * The referencesMany relation of an account to its devices. Every route acts on this
  * account's devices only, and answers 404 for an unknown account.
  */
 @ApiTags('account devices')
-@ApiParam({ name: 'id', description: 'The account ObjectId' })
-@ApiErrors(400, 404, 503)
+@ApiErrors(ACCOUNT_NOT_FOUND, 503)
 @Controller('accounts/:id/devices')
 export class AccountDevicesController {
   constructor(
@@ -43,27 +49,22 @@ export class AccountDevicesController {
   /** The account's devices, in reference order unless `order` says otherwise. */
   @SerializeAs(200, arrayOf(DEVICE.json))
   @Get()
-  @ApiFilterQuery()
-  @ApiOkResponse({
-    type: [DeviceDto],
-    headers: { 'X-Total-Count': { description: "Number of the account's devices matching `where`", schema: { type: 'integer' } } },
-  })
-  async findAll(
-    @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
+  @ApiFilterQuery(DEVICE_FILTER_EXAMPLES)
+  @ApiPageResponse(DeviceDto, "The account's matching devices", "Number of the account's devices matching `where`")
+  findAccountDevices(
+    @AccountIdParam() id: Types.ObjectId,
     @Query(new ParseFilterPipe(DEVICE.filter)) filter: ParsedFilter,
-    @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<DeviceDto[]> {
-    const page = await this.relation.page(id, filter);
-    reply.header('X-Total-Count', page.total);
-    return page.items;
+  ): Promise<Page<DeviceDto>> {
+    return this.relation.page(id, filter);
   }
 
   /** Counts this account's devices matching `where` (not the whole collection). */
   @SerializeAs(200, countJson)
   @Get('count')
-  @ApiWhereQuery()
-  async count(
-    @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
+  @ApiWhereQuery(DEVICE_WHERE_EXAMPLES)
+  @Responds(200, "How many of the account's devices match")
+  async countAccountDevices(
+    @AccountIdParam() id: Types.ObjectId,
     @Query(new ParseWherePipe(DEVICE.filter)) where: MongoFilter,
   ): Promise<CountDto> {
     return { count: await this.relation.count(id, where) };
@@ -72,9 +73,10 @@ export class AccountDevicesController {
   /** Creates a device and links it to the account. */
   @SerializeAs(201, DEVICE.json)
   @Post()
-  @ApiErrors(409, 422)
+  @Responds(201, 'The new device, linked to the account')
+  @ApiErrors(400, MY_ID_RESERVED, MY_ID_TAKEN, tooManyDevices('id'))
   @RelationField('id')
-  create(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Body() dto: CreateDeviceDto): Promise<DeviceDto> {
+  createAccountDevice(@AccountIdParam() id: Types.ObjectId, @Body() dto: CreateDeviceDto): Promise<DeviceDto> {
     return this.relation.createLinked(id, () => this.devices.create(dto));
   }
 
@@ -82,7 +84,8 @@ export class AccountDevicesController {
   @SerializeAs(200, countJson)
   @Delete()
   @HttpCode(200)
-  deleteAll(@Param('id', ParseObjectIdPipe) id: Types.ObjectId): Promise<CountDto> {
+  @Responds(200, 'How many devices were deleted')
+  deleteAccountDevices(@AccountIdParam() id: Types.ObjectId): Promise<CountDto> {
     return this.relation.deleteLinked(id);
   }
 
@@ -90,62 +93,67 @@ export class AccountDevicesController {
   @SerializeAs(200, ACCOUNT.json)
   @Post('rel')
   @HttpCode(200)
-  @ApiErrors(422)
+  @Responds(200, 'The account with the devices linked')
+  @ApiErrors(400, unknownDevices('ids'), tooManyDevices('ids'))
   @RelationField('ids')
-  linkMany(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Body() dto: DeviceIdsDto): Promise<AccountDto> {
+  linkDevices(@AccountIdParam() id: Types.ObjectId, @Body() dto: DeviceIdsDto): Promise<AccountDto> {
     return this.relation.linkMany(id, dto.ids);
   }
 
   /** Replaces the whole relation with `ids`, in that order. */
   @SerializeAs(200, ACCOUNT.json)
   @Put('rel')
-  @ApiErrors(422)
+  @Responds(200, 'The account with exactly these devices linked')
+  @ApiErrors(400, unknownDevices('ids'), tooManyDevices('ids'))
   @RelationField('ids')
-  replaceAll(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Body() dto: DeviceIdsDto): Promise<AccountDto> {
+  replaceLinkedDevices(@AccountIdParam() id: Types.ObjectId, @Body() dto: DeviceIdsDto): Promise<AccountDto> {
     return this.relation.replace(id, dto.ids);
   }
 
   /** Links a device to the account (idempotent: linking twice keeps one reference). */
   @SerializeAs(200, DEVICE.json)
   @Put('rel/:fk')
-  @ApiParam(FK)
-  @ApiErrors(422)
+  @Responds(200, 'The linked device')
+  @ApiErrors(DEVICE_NOT_FOUND, tooManyDevices('fk'))
   @RelationField('fk')
-  link(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Param('fk', ParseDeviceKeyPipe) key: DeviceKey): Promise<DeviceDto> {
+  linkDevice(@AccountIdParam() id: Types.ObjectId, @DeviceKeyParam('fk') key: DeviceKey): Promise<DeviceDto> {
     return this.relation.link(id, key);
   }
 
   /** Unlinks a device; the device itself stays. */
   @Delete('rel/:fk')
   @HttpCode(204)
-  @ApiParam(FK)
-  unlink(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Param('fk', ParseDeviceKeyPipe) key: DeviceKey): Promise<void> {
+  @Responds(204, 'Unlinked')
+  @ApiErrors(DEVICE_NOT_FOUND, DEVICE_NOT_LINKED)
+  unlinkDevice(@AccountIdParam() id: Types.ObjectId, @DeviceKeyParam('fk') key: DeviceKey): Promise<void> {
     return this.relation.unlink(id, key);
   }
 
   /** 200 when the device is linked to the account, 404 when it is not. */
   @Head('rel/:fk')
-  @ApiParam(FK)
-  async isLinked(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Param('fk', ParseDeviceKeyPipe) key: DeviceKey): Promise<void> {
+  @Responds(200, 'The device is linked (no body)')
+  @ApiErrors(DEVICE_NOT_FOUND, DEVICE_NOT_LINKED)
+  async headDeviceLink(@AccountIdParam() id: Types.ObjectId, @DeviceKeyParam('fk') key: DeviceKey): Promise<void> {
     await this.relation.assertLinked(id, key);
   }
 
   /** A linked device (404 unless linked). */
   @SerializeAs(200, DEVICE.json)
   @Get(':fk')
-  @ApiParam(FK)
-  async findOne(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Param('fk', ParseDeviceKeyPipe) key: DeviceKey): Promise<DeviceDto> {
+  @Responds(200, 'The linked device')
+  @ApiErrors(DEVICE_NOT_FOUND, DEVICE_NOT_LINKED)
+  async findAccountDevice(@AccountIdParam() id: Types.ObjectId, @DeviceKeyParam('fk') key: DeviceKey): Promise<DeviceDto> {
     return this.devices.findOne({ _id: await this.relation.assertLinked(id, key) });
   }
 
   /** Changes fields of a linked device (404 unless linked), as LoopBack's related updateById. */
   @SerializeAs(200, DEVICE.json)
   @Put(':fk')
-  @ApiParam(FK)
-  @ApiErrors(409)
-  async update(
-    @Param('id', ParseObjectIdPipe) id: Types.ObjectId,
-    @Param('fk', ParseDeviceKeyPipe) key: DeviceKey,
+  @Responds(200, 'The linked device as changed')
+  @ApiErrors(400, MY_ID_RESERVED, DEVICE_NOT_FOUND, DEVICE_NOT_LINKED, MY_ID_TAKEN)
+  async updateAccountDevice(
+    @AccountIdParam() id: Types.ObjectId,
+    @DeviceKeyParam('fk') key: DeviceKey,
     @Body() dto: UpdateDeviceDto,
   ): Promise<DeviceDto> {
     return this.devices.update({ _id: await this.relation.assertLinked(id, key) }, dto);
@@ -155,8 +163,9 @@ export class AccountDevicesController {
   @SerializeAs(200, countJson)
   @Delete(':fk')
   @HttpCode(200)
-  @ApiParam(FK)
-  async remove(@Param('id', ParseObjectIdPipe) id: Types.ObjectId, @Param('fk', ParseDeviceKeyPipe) key: DeviceKey): Promise<CountDto> {
+  @Responds(200, 'Deleted: `count` is 1')
+  @ApiErrors(DEVICE_NOT_FOUND, DEVICE_NOT_LINKED)
+  async deleteAccountDevice(@AccountIdParam() id: Types.ObjectId, @DeviceKeyParam('fk') key: DeviceKey): Promise<CountDto> {
     return this.devices.remove({ _id: await this.relation.assertLinked(id, key) });
   }
 }

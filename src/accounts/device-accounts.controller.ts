@@ -1,14 +1,16 @@
-import { Controller, Get, Param, Query, Res } from '@nestjs/common';
-import { arrayOf, SerializeAs } from '../common/serialization/response-schema.js';
-import { ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
-import { type FastifyReply } from 'fastify';
+import { Controller, Get, Query } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/decorators/api-errors.decorator.js';
 import { ApiFilterQuery } from '../common/decorators/api-filter.decorator.js';
 import { ParseFilterPipe } from '../common/filter/filter.pipes.js';
 import { type ParsedFilter } from '../common/filter/filter.types.js';
+import { type Page } from '../common/filter/page.js';
+import { ApiPageResponse } from '../common/interceptors/total-count.interceptor.js';
+import { arrayOf, SerializeAs } from '../common/serialization/response-schema.js';
 import { type DeviceKey } from '../devices/device-key.js';
-import { ParseDeviceKeyPipe } from '../devices/pipes/parse-device-key.pipe.js';
+import { DEVICE_NOT_FOUND, DeviceKeyParam } from '../devices/devices.openapi.js';
 import { ACCOUNT } from './account.shape.js';
+import { ACCOUNT_FILTER_EXAMPLES } from './accounts.openapi.js';
 import { AccountsService } from './accounts.service.js';
 import { AccountDto } from './dto/account.dto.js';
 
@@ -24,20 +26,13 @@ export class DeviceAccountsController {
   /** The accounts that reference the device, filtered like GET /api/accounts. */
   @SerializeAs(200, arrayOf(ACCOUNT.json))
   @Get()
-  @ApiParam({ name: 'id', description: 'The device ObjectId or its myId' })
-  @ApiFilterQuery()
-  @ApiOkResponse({
-    type: [AccountDto],
-    headers: { 'X-Total-Count': { description: 'Number of matching accounts', schema: { type: 'integer' } } },
-  })
-  @ApiErrors(400, 404, 503)
-  async findAll(
-    @Param('id', ParseDeviceKeyPipe) key: DeviceKey,
+  @ApiFilterQuery(ACCOUNT_FILTER_EXAMPLES)
+  @ApiPageResponse(AccountDto, 'The matching accounts that reference the device', 'Number of matching accounts')
+  @ApiErrors(DEVICE_NOT_FOUND, 503)
+  findDeviceAccounts(
+    @DeviceKeyParam('id') key: DeviceKey,
     @Query(new ParseFilterPipe(ACCOUNT.filter)) filter: ParsedFilter,
-    @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<AccountDto[]> {
-    const page = await this.accounts.referencing(key, filter);
-    reply.header('X-Total-Count', page.total);
-    return page.items;
+  ): Promise<Page<AccountDto>> {
+    return this.accounts.referencing(key, filter);
   }
 }

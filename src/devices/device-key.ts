@@ -30,6 +30,12 @@ export function parseDeviceKey(value: unknown): DeviceKey | undefined {
 
 export const describeDeviceKey = describeKey;
 
+/**
+ * The same rule as one regular expression, for the OpenAPI document: a myId, which also
+ * admits every ObjectId (24 hex characters are letters and digits), minus the route words.
+ */
+export const DEVICE_KEY_PATTERN = `^(?!(?:${RESERVED_MY_IDS.join('|')})$)${MY_ID.source.slice(1, -1)}$`;
+
 export const DEVICE_ID_RULE = 'an ObjectId (24 hexadecimal characters) or a myId (1–128 characters of letters, digits and . _ : -)';
 
 /** class-validator rule for a myId field, with the reason in its message. */

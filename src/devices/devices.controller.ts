@@ -1,25 +1,31 @@
-import { Body, Controller, Delete, Get, Head, HttpCode, Param, Patch, Post, Put, Query, Res } from '@nestjs/common';
-import { arrayOf, countJson, SerializeAs } from '../common/serialization/response-schema.js';
-import { ApiOkResponse, ApiParam, ApiTags } from '@nestjs/swagger';
-import { type FastifyReply } from 'fastify';
+import { Body, Controller, Delete, Get, Head, HttpCode, Patch, Post, Put, Query } from '@nestjs/common';
+import { ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/decorators/api-errors.decorator.js';
 import { ApiFilterQuery, ApiWhereQuery } from '../common/decorators/api-filter.decorator.js';
+import { Responds } from '../common/decorators/responds.decorator.js';
 import { CountDto } from '../common/dto/count.dto.js';
 import { ExistsDto } from '../common/dto/exists.dto.js';
 import { ParseFilterPipe, ParseWherePipe } from '../common/filter/filter.pipes.js';
 import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
+import { type Page } from '../common/filter/page.js';
+import { ApiPageResponse } from '../common/interceptors/total-count.interceptor.js';
+import { arrayOf, countJson, SerializeAs } from '../common/serialization/response-schema.js';
 import { type DeviceKey } from './device-key.js';
 import { DEVICE } from './device.shape.js';
+import {
+  DEVICE_FILTER_EXAMPLES,
+  DEVICE_NOT_FOUND,
+  DEVICE_READ_EXAMPLES,
+  DEVICE_WHERE_EXAMPLES,
+  DeviceKeyParam,
+  MY_ID_RESERVED,
+  MY_ID_TAKEN,
+  NO_DEVICE_MATCHES,
+} from './devices.openapi.js';
 import { DevicesService } from './devices.service.js';
 import { CreateDeviceDto } from './dto/create-device.dto.js';
 import { DeviceDto } from './dto/device.dto.js';
 import { UpdateDeviceDto } from './dto/update-device.dto.js';
-import { ParseDeviceKeyPipe } from './pipes/parse-device-key.pipe.js';
-
-const DEVICE_ID = { name: 'id', description: 'The device ObjectId or its myId', example: 'thermostat-kitchen' };
-const TOTAL = {
-  'X-Total-Count': { description: 'Number of devices matching `where`, ignoring limit and skip', schema: { type: 'integer' } },
-};
 
 @ApiTags('devices')
 @ApiErrors(503)
@@ -30,88 +36,80 @@ export class DevicesController {
   /** Creates a device. */
   @SerializeAs(201, DEVICE.json)
   @Post()
-  @ApiErrors(400, 409)
-  create(@Body() dto: CreateDeviceDto): Promise<DeviceDto> {
+  @Responds(201, 'The new device')
+  @ApiErrors(400, MY_ID_RESERVED, MY_ID_TAKEN)
+  createDevice(@Body() dto: CreateDeviceDto): Promise<DeviceDto> {
     return this.devices.create(dto);
   }
 
   /** Lists devices matching the filter (default: creation order, 100 at a time). */
   @SerializeAs(200, arrayOf(DEVICE.json))
   @Get()
-  @ApiFilterQuery()
-  @ApiOkResponse({ type: [DeviceDto], headers: TOTAL })
-  @ApiErrors(400)
-  async findAll(
-    @Query(new ParseFilterPipe(DEVICE.filter)) filter: ParsedFilter,
-    @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<DeviceDto[]> {
-    const page = await this.devices.findAll(filter);
-    reply.header('X-Total-Count', page.total);
-    return page.items;
+  @ApiFilterQuery(DEVICE_FILTER_EXAMPLES)
+  @ApiPageResponse(DeviceDto, 'The matching devices', 'Number of devices matching `where`, ignoring limit and skip')
+  findDevices(@Query(new ParseFilterPipe(DEVICE.filter)) filter: ParsedFilter): Promise<Page<DeviceDto>> {
+    return this.devices.findAll(filter);
   }
 
   /** Counts the devices matching `where`. */
   @SerializeAs(200, countJson)
   @Get('count')
-  @ApiWhereQuery()
-  @ApiErrors(400)
-  async count(@Query(new ParseWherePipe(DEVICE.filter)) where: MongoFilter): Promise<CountDto> {
+  @ApiWhereQuery(DEVICE_WHERE_EXAMPLES)
+  @Responds(200, 'How many devices match')
+  async countDevices(@Query(new ParseWherePipe(DEVICE.filter)) where: MongoFilter): Promise<CountDto> {
     return { count: await this.devices.count(where) };
   }
 
   /** The first device matching the filter. */
   @SerializeAs(200, DEVICE.json)
   @Get('findOne')
-  @ApiFilterQuery()
-  @ApiErrors(400, 404)
-  findFirst(@Query(new ParseFilterPipe(DEVICE.filter)) filter: ParsedFilter): Promise<DeviceDto> {
+  @ApiFilterQuery(DEVICE_FILTER_EXAMPLES)
+  @Responds(200, 'The first matching device')
+  @ApiErrors(NO_DEVICE_MATCHES)
+  findFirstDevice(@Query(new ParseFilterPipe(DEVICE.filter)) filter: ParsedFilter): Promise<DeviceDto> {
     return this.devices.findFirst(filter);
   }
 
   /** Reads one device; `filter.fields` picks its fields. */
   @SerializeAs(200, DEVICE.json)
   @Get(':id')
-  @ApiParam(DEVICE_ID)
-  @ApiFilterQuery()
-  @ApiErrors(400, 404)
-  findOne(
-    @Param('id', ParseDeviceKeyPipe) key: DeviceKey,
-    @Query(new ParseFilterPipe(DEVICE.filter)) filter: ParsedFilter,
-  ): Promise<DeviceDto> {
+  @ApiFilterQuery(DEVICE_READ_EXAMPLES, ' Only fields applies here.')
+  @Responds(200, 'The device')
+  @ApiErrors(DEVICE_NOT_FOUND)
+  findDevice(@DeviceKeyParam('id') key: DeviceKey, @Query(new ParseFilterPipe(DEVICE.filter)) filter: ParsedFilter): Promise<DeviceDto> {
     return this.devices.findOne(key, filter.fields);
   }
 
   /** 200 when the device exists, 404 when it does not. */
   @Head(':id')
-  @ApiParam(DEVICE_ID)
-  @ApiErrors(400, 404)
-  async head(@Param('id', ParseDeviceKeyPipe) key: DeviceKey): Promise<void> {
+  @Responds(200, 'The device exists (no body)')
+  @ApiErrors(DEVICE_NOT_FOUND)
+  async headDevice(@DeviceKeyParam('id') key: DeviceKey): Promise<void> {
     await this.devices.findOne(key, { _id: 1 });
   }
 
   /** Whether the device exists. */
   @Get(':id/exists')
-  @ApiParam(DEVICE_ID)
-  @ApiErrors(400)
-  async exists(@Param('id', ParseDeviceKeyPipe) key: DeviceKey): Promise<ExistsDto> {
+  @Responds(200, 'Whether the device exists')
+  async deviceExists(@DeviceKeyParam('id') key: DeviceKey): Promise<ExistsDto> {
     return { exists: await this.devices.exists(key) };
   }
 
   /** Changes some fields of a device. */
   @SerializeAs(200, DEVICE.json)
   @Patch(':id')
-  @ApiParam(DEVICE_ID)
-  @ApiErrors(400, 404, 409)
-  update(@Param('id', ParseDeviceKeyPipe) key: DeviceKey, @Body() dto: UpdateDeviceDto): Promise<DeviceDto> {
+  @Responds(200, 'The device as changed')
+  @ApiErrors(400, MY_ID_RESERVED, DEVICE_NOT_FOUND, MY_ID_TAKEN)
+  updateDevice(@DeviceKeyParam('id') key: DeviceKey, @Body() dto: UpdateDeviceDto): Promise<DeviceDto> {
     return this.devices.update(key, dto);
   }
 
   /** Replaces every field of a device; its `_id` and the accounts referencing it stay. */
   @SerializeAs(200, DEVICE.json)
   @Put(':id')
-  @ApiParam(DEVICE_ID)
-  @ApiErrors(400, 404, 409)
-  replace(@Param('id', ParseDeviceKeyPipe) key: DeviceKey, @Body() dto: CreateDeviceDto): Promise<DeviceDto> {
+  @Responds(200, 'The device as replaced')
+  @ApiErrors(400, MY_ID_RESERVED, DEVICE_NOT_FOUND, MY_ID_TAKEN)
+  replaceDevice(@DeviceKeyParam('id') key: DeviceKey, @Body() dto: CreateDeviceDto): Promise<DeviceDto> {
     return this.devices.update(key, dto);
   }
 
@@ -119,9 +117,9 @@ export class DevicesController {
   @SerializeAs(200, countJson)
   @Delete(':id')
   @HttpCode(200)
-  @ApiParam(DEVICE_ID)
-  @ApiErrors(400, 404)
-  remove(@Param('id', ParseDeviceKeyPipe) key: DeviceKey): Promise<CountDto> {
+  @Responds(200, 'Deleted: `count` is 1')
+  @ApiErrors(DEVICE_NOT_FOUND)
+  deleteDevice(@DeviceKeyParam('id') key: DeviceKey): Promise<CountDto> {
     return this.devices.remove(key);
   }
 }

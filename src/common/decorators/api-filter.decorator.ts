@@ -1,23 +1,44 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiQuery } from '@nestjs/swagger';
+import { ApiQuery, type ExampleObject } from '@nestjs/swagger';
+import { fieldError } from '../openapi/error-example.js';
+import { ApiErrors } from './api-errors.decorator.js';
 
 const LANGUAGE =
-  'LoopBack filter as JSON, e.g. {"where":{"myId":{"like":"^therm"}},"order":"createdAt DESC","limit":20}, or in bracket form (filter[where][myId]=x&filter[limit]=20). ' +
+  'LoopBack filter as JSON, or in bracket form (filter[where][name]=x&filter[limit]=20). ' +
   'Keys: where, fields, order, limit (1–1000, default 100), skip/offset, include. Operators: neq, gt, gte, lt, lte, between, inq, nin, like, nlike, ilike, nilike, regexp, exists, and, or.';
 
-/** Documents `?filter=` on a route. */
-export function ApiFilterQuery(extra = ''): MethodDecorator {
-  return applyDecorators(ApiQuery({ name: 'filter', required: false, type: String, description: `${LANGUAGE}${extra}` }));
+// A JSON text, not an object: typed as a string, Swagger UI sends what is typed and a
+// generated client takes the JSON the service reads.
+const JSON_TEXT = { type: 'string' } as const;
+
+const notJson = (key: string) =>
+  fieldError(400, `${key}NotJson`, key, 'invalid_json', `${key}: must be JSON or LoopBack bracket notation (${key}[key]=value)`);
+const LIMIT_OUT_OF_RANGE = fieldError(
+  400,
+  'limitOutOfRange',
+  'filter.limit',
+  'out_of_range',
+  'filter.limit: must be an integer from 1 to 1000',
+);
+
+/** Documents `?filter=` on a route, with the model's examples, and how it fails. */
+export function ApiFilterQuery(examples: Record<string, ExampleObject>, extra = ''): MethodDecorator {
+  return applyDecorators(
+    ApiQuery({ name: 'filter', required: false, schema: JSON_TEXT, description: `${LANGUAGE}${extra}`, examples }),
+    ApiErrors(notJson('filter'), LIMIT_OUT_OF_RANGE),
+  );
 }
 
-/** Documents `?where=` on a count route. */
-export function ApiWhereQuery(): MethodDecorator {
+/** Documents `?where=` on a count route, with the model's examples, and how it fails. */
+export function ApiWhereQuery(examples: Record<string, ExampleObject>): MethodDecorator {
   return applyDecorators(
     ApiQuery({
       name: 'where',
       required: false,
-      type: String,
-      description: 'LoopBack where clause as JSON, e.g. {"name":{"like":"^Kit"}}, or in bracket form (where[name]=Kitchen).',
+      schema: JSON_TEXT,
+      description: 'LoopBack where clause as JSON, or in bracket form (where[name]=Kitchen).',
+      examples,
     }),
+    ApiErrors(notJson('where')),
   );
 }

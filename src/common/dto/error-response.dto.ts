@@ -1,8 +1,8 @@
 export class ErrorDetail {
-  /** Where the problem is: a body field (`deviceIds[2]`), a path parameter or a query key. */
+  /** Where the problem is: a body field (`ids[2]`), a path parameter or a query key. */
   path: string;
 
-  /** A stable, machine-readable reason, e.g. `unknown_device`, `duplicate`, `isString`. */
+  /** A stable, machine-readable reason, e.g. `duplicate`, `isString`, `out_of_range`. */
   code: string;
 
   message: string;
@@ -10,13 +10,13 @@ export class ErrorDetail {
 
 /** The one error shape of every 4xx and 5xx response (DESIGN.md, Errors). */
 export class ErrorResponse {
-  /** @example 404 */
+  /** @example 400 */
   statusCode: number;
 
-  /** @example "Not Found" */
+  /** @example "Bad Request" */
   error: string;
 
-  /** @example "Account 6650c0ffee0000000000abcd not found" */
+  /** @example "filter.limit: must be an integer from 1 to 1000" */
   message: string;
 
   /** Present when there is something to say per field. */

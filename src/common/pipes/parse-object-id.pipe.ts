@@ -1,11 +1,24 @@
 import { type ArgumentMetadata, Injectable, type PipeTransform } from '@nestjs/common';
 import { Types } from 'mongoose';
 import { badRequest } from '../errors.js';
+import { type ErrorCase, fieldError } from '../openapi/error-example.js';
 
 const OBJECT_ID = /^[0-9a-fA-F]{24}$/;
+export const OBJECT_ID_PATTERN = OBJECT_ID.source;
 
 export function isObjectIdString(value: unknown): value is string {
   return typeof value === 'string' && OBJECT_ID.test(value);
+}
+
+/** The 400 for a malformed ObjectId at `path`, as the pipe throws it and the docs show it. */
+export function malformedObjectId(path: string): ErrorCase {
+  return fieldError(
+    400,
+    `malformed${path[0].toUpperCase()}${path.slice(1)}`,
+    path,
+    'invalid_object_id',
+    `${path} must be a 24-character hexadecimal ObjectId`,
+  );
 }
 
 /** A malformed `:id` is the client's mistake (400), never a CastError turned into a 500. */
@@ -13,9 +26,8 @@ export function isObjectIdString(value: unknown): value is string {
 export class ParseObjectIdPipe implements PipeTransform<string, Types.ObjectId> {
   transform(value: string, metadata: ArgumentMetadata): Types.ObjectId {
     if (!isObjectIdString(value)) {
-      const path = metadata.data ?? 'id';
-      const message = `${path} must be a 24-character hexadecimal ObjectId`;
-      throw badRequest(message, [{ path, code: 'invalid_object_id', message }]);
+      const { message, details } = malformedObjectId(metadata.data ?? 'id');
+      throw badRequest(message, details);
     }
     return new Types.ObjectId(value);
   }

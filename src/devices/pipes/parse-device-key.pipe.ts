@@ -1,6 +1,18 @@
 import { type ArgumentMetadata, Injectable, type PipeTransform } from '@nestjs/common';
 import { badRequest } from '../../common/errors.js';
+import { type ErrorCase, fieldError } from '../../common/openapi/error-example.js';
 import { DEVICE_ID_RULE, type DeviceKey, parseDeviceKey } from '../device-key.js';
+
+/** The 400 for a malformed device id at `path`, as the pipe throws it and the docs show it. */
+export function malformedDeviceKey(path: string): ErrorCase {
+  return fieldError(
+    400,
+    `malformed${path[0].toUpperCase()}${path.slice(1)}`,
+    path,
+    'invalid_device_id',
+    `${path} must be ${DEVICE_ID_RULE}`,
+  );
+}
 
 /** Accepts a device's ObjectId or its myId wherever a path names a device. */
 @Injectable()
@@ -8,9 +20,8 @@ export class ParseDeviceKeyPipe implements PipeTransform<string, DeviceKey> {
   transform(value: string, metadata: ArgumentMetadata): DeviceKey {
     const key = parseDeviceKey(value);
     if (!key) {
-      const path = metadata.data ?? 'id';
-      const message = `${path} must be ${DEVICE_ID_RULE}`;
-      throw badRequest(message, [{ path, code: 'invalid_device_id', message }]);
+      const { message, details } = malformedDeviceKey(metadata.data ?? 'id');
+      throw badRequest(message, details);
     }
     return key;
   }
