@@ -1,0 +1,40 @@
+/**
+ * Loaded into every server under test with `node --import`: counts the database commands its
+ * MongoDB driver sends (the round trips), by name, and how many await their reply, and
+ * answers the benchmark's 'commands' message with them over the IPC channel.
+ *
+ * It wraps Connection.prototype.command, the one method every command goes through, instead of
+ * turning command monitoring on: with monitoring on, the driver deserializes every reply a
+ * second time to put it in a CommandSucceededEvent, which would add to the very CPU measured.
+ * The handshake and heartbeats (hello) are left out, as command monitoring leaves them out.
+ */
+import { createRequire } from 'node:module';
+
+// The server's own copy of the driver: servers run with the project root as working directory.
+const require = createRequire(`${process.cwd()}/package.json`);
+const { Connection } = require('mongodb/lib/cmap/connection.js');
+
+const HANDSHAKE = new Set(['hello', 'ismaster', 'isMaster']);
+const counts = {};
+let pending = 0;
+
+const command = Connection.prototype.command;
+Connection.prototype.command = async function (ns, cmd, ...rest) {
+  const name = Object.keys(cmd)[0];
+  if (HANDSHAKE.has(name)) return command.call(this, ns, cmd, ...rest);
+  // An updateMany is an `update` command whose statement says `multi`.
+  const key = name === 'update' && cmd.updates?.some((update) => update.multi) ? 'updateMany' : name;
+  counts[key] = (counts[key] ?? 0) + 1;
+  pending += 1;
+  try {
+    return await command.call(this, ns, cmd, ...rest);
+  } finally {
+    pending -= 1;
+  }
+};
+
+process.on('message', (message) => {
+  if (message === 'commands') process.send({ counts, pending });
+});
+// The channel must not keep a server alive that would otherwise exit.
+process.channel?.unref();
