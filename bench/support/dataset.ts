@@ -6,24 +6,13 @@
  */
 import { type Db, MongoClient, ObjectId } from 'mongodb';
 
-export interface Size {
-  readonly name: 'full' | 'quick';
-  readonly accounts: number;
-  readonly devices: number;
-  /** Accounts holding `bigAccountDevices` devices each (W2). */
-  readonly bigAccounts: number;
-  readonly bigAccountDevices: number;
-  /** Devices referenced by exactly 100 accounts, deleted by W4 (one pool per database). */
-  readonly deletePool: number;
-  /** Devices referenced by exactly 100 accounts, looked up by W5. */
-  readonly reversePool: number;
-  /** (account, device) pairs not linked yet, for the W3 churn. */
-  readonly churnPairs: number;
-}
-
-// The quick size keeps more devices than a 10,000-device account needs besides the pools, so
-// W2 still has its big accounts.
-export const SIZES: Record<Size['name'], Size> = {
+/**
+ * Accounts and devices; `bigAccounts` hold `bigAccountDevices` each (W2); `deletePool` devices
+ * (W4, deleted) and `reversePool` devices (W5) are referenced by exactly 100 accounts each;
+ * `churnPairs` are (account, device) pairs not linked yet (W3). The quick size keeps more
+ * devices than a 10,000-device account needs besides the pools, so W2 still has its big accounts.
+ */
+export const SIZES = {
   full: {
     name: 'full',
     accounts: 100_000,
@@ -45,6 +34,7 @@ export const SIZES: Record<Size['name'], Size> = {
     churnPairs: 5_000,
   },
 };
+export type Size = (typeof SIZES)['full'];
 
 export const MAX_DEVICES = 50;
 export const MAX_REFERENCES = 100;
