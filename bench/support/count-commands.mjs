@@ -1,7 +1,8 @@
 /**
  * Loaded into every server under test with `node --import`: counts the database commands its
  * MongoDB driver sends (the round trips), by name, and how many await their reply, and
- * answers the benchmark's 'commands' message with them over the IPC channel.
+ * answers the benchmark's 'commands' message with them over the IPC channel. With
+ * BENCH_COMMAND_SPAN set it prints, on exit, the time from the first command to the last reply.
  *
  * It wraps Connection.prototype.command, the one method every command goes through, instead of
  * turning command monitoring on: with monitoring on, the driver deserializes every reply a
@@ -17,6 +18,8 @@ const { Connection } = require('mongodb/lib/cmap/connection.js');
 const HANDSHAKE = new Set(['hello', 'ismaster', 'isMaster']);
 const counts = {};
 let pending = 0;
+let first;
+let last;
 
 const command = Connection.prototype.command;
 Connection.prototype.command = async function (ns, cmd, ...rest) {
@@ -26,12 +29,18 @@ Connection.prototype.command = async function (ns, cmd, ...rest) {
   const key = name === 'update' && cmd.updates?.some((update) => update.multi) ? 'updateMany' : name;
   counts[key] = (counts[key] ?? 0) + 1;
   pending += 1;
+  first ??= performance.now();
   try {
     return await command.call(this, ns, cmd, ...rest);
   } finally {
     pending -= 1;
+    last = performance.now();
   }
 };
+
+// For a command-line run (the integrity scan): how long its database work took, start-up aside.
+if (process.env.BENCH_COMMAND_SPAN)
+  process.on('exit', () => process.stderr.write(`database commands took ${first === undefined ? 'no' : (last - first).toFixed(1)} ms\n`));
 
 process.on('message', (message) => {
   if (message === 'commands') process.send({ counts, pending });

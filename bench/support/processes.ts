@@ -82,7 +82,7 @@ export function isFree(port: number): Promise<boolean> {
   });
 }
 
-const HOOK = join(projectRoot(), 'bench', 'support', 'count-commands.mjs');
+export const HOOK = join(projectRoot(), 'bench', 'support', 'count-commands.mjs');
 
 /**
  * Starts one server on `mongodbUri` and waits until it answers HTTP. Ours is the built service

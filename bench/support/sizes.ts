@@ -1,8 +1,8 @@
 /**
  * The relation at scale: each operation on one account holding n references, timed once per
- * size (reads: the median of three) through the service's HTTP API, and the integrity scan as
- * `npm run integrity` runs it (the whole command, start-up included). A row is linear when its time per reference does not grow from
- * one size to the next.
+ * size (reads: the median of five) through the service's HTTP API, and the integrity scan of
+ * `npm run integrity`. A row is linear when its time per reference does not grow from one size
+ * to the next.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { MongoClient, ObjectId } from 'mongodb';
 import { projectRoot } from '../../src/database/project-root.js';
 import { type Engine, uriFor } from './engines.js';
-import { startServer } from './processes.js';
+import { HOOK, startServer } from './processes.js';
 
 export const OPERATIONS = [
   'link-many, all at once',
@@ -29,96 +29,110 @@ export interface SizesResult {
   sizes: number[];
   seconds: Record<Operation, Array<number | null>>;
   failures: string[];
-  integrityStartUpSeconds?: number;
+  /** `npm run integrity` as a whole, start-up included, at each size. */
+  integrityWholeSeconds: number[];
 }
 
 const BATCH = 500;
 const DATABASE = 'bench_sizes';
+/** An untimed pass first, so that the first size does not pay for the service's cold code paths. */
+const WARM_UP = 100;
+const READ_ROUNDS = 5;
 
-async function timed(label: string, request: () => Promise<Response>, failures: string[], rounds = 1): Promise<number | null> {
+async function timed(request: () => Promise<Response>, rounds = 1): Promise<number> {
   const times: number[] = [];
   for (let round = 0; round < rounds; round += 1) {
     const started = performance.now();
     const response = await request();
     await response.arrayBuffer();
-    if (!response.ok) return (failures.push(`${label}: ${response.status}`), null);
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
     times.push((performance.now() - started) / 1000);
   }
   return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
 }
 
-const integrity = (uri: string) => {
+/**
+ * `npm run integrity`'s scan: from its first database command to its last reply, as the
+ * command-counting hook reports it on exit; the whole command's time, start-up included, beside.
+ */
+async function integrity(uri: string): Promise<{ scan: number; whole: number }> {
   const started = performance.now();
-  return promisify(execFile)(process.execPath, [join(projectRoot(), 'dist', 'integrity', 'main.js')], {
-    env: { ...process.env, MONGODB_URI: uri },
-  }).then(() => (performance.now() - started) / 1000);
-};
+  const { stderr } = await promisify(execFile)(process.execPath, ['--import', HOOK, join(projectRoot(), 'dist', 'integrity', 'main.js')], {
+    cwd: projectRoot(),
+    env: { ...process.env, MONGODB_URI: uri, BENCH_COMMAND_SPAN: '1' },
+  });
+  const span = /database commands took ([\d.]+) ms/.exec(stderr);
+  if (!span) throw new Error('the integrity command reported no database commands');
+  return { scan: Number(span[1]) / 1000, whole: (performance.now() - started) / 1000 };
+}
 
 export async function measureSizes(engine: Engine, sizes: number[], log: (message: string) => void): Promise<SizesResult> {
   const uri = uriFor(engine, DATABASE);
   const client = await new MongoClient(uri, { directConnection: true }).connect();
-  await client.db().dropDatabase();
+  const db = client.db();
+  await db.dropDatabase();
   // The slowest operations must be timed, not cut off by the service's request timeout.
   const server = await startServer('ours', uri, { REQUEST_TIMEOUT_MS: '600000' });
-  const result: SizesResult = { sizes, seconds: Object.fromEntries(OPERATIONS.map((op) => [op, []])) as never, failures: [] };
+  const result: SizesResult = {
+    sizes,
+    seconds: Object.fromEntries(OPERATIONS.map((op) => [op, []])) as never,
+    failures: [],
+    integrityWholeSeconds: [],
+  };
+  const api = (path: string, method = 'GET', body?: unknown) =>
+    fetch(`${server.url}/api${path}`, {
+      method,
+      headers: body ? { 'content-type': 'application/json' } : {},
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  const filter = (value: unknown) => encodeURIComponent(JSON.stringify(value));
   try {
-    // The integrity command's time is mostly its own start-up: measured on an empty database too.
-    result.integrityStartUpSeconds = await integrity(uri);
-    const api = (path: string, method = 'GET', body?: unknown) =>
-      fetch(`${server.url}/api${path}`, {
-        method,
-        headers: body ? { 'content-type': 'application/json' } : {},
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    for (const n of sizes) {
-      log(`sizes: ${n.toLocaleString('en-US')} references…`);
-      const db = client.db();
+    for (const n of [WARM_UP, ...sizes]) {
+      log(`sizes: ${n.toLocaleString('en-US')} references${n === WARM_UP ? ' (warm-up)' : ''}…`);
       // Emptied, not dropped: the service made its indexes when it started.
       await Promise.all(['accounts', 'devices'].map((name) => db.collection(name).deleteMany({})));
       const now = new Date();
       const ids = Array.from({ length: 2 * n }, () => new ObjectId());
-      for (let i = 0; i < ids.length; i += 1000)
-        await db
-          .collection('devices')
-          .insertMany(
-            ids
-              .slice(i, i + 1000)
-              .map((_id, j) => ({ _id, myId: `size-${i + j}`, deviceUID: `SIZE-${i + j}`, createdAt: now, updatedAt: now })),
-          );
+      for (let i = 0; i < ids.length; i += 1000) {
+        const devices = ids
+          .slice(i, i + 1000)
+          .map((_id, j) => ({ _id, myId: `size-${i + j}`, deviceUID: `SIZE-${i + j}`, createdAt: now, updatedAt: now }));
+        await db.collection('devices').insertMany(devices);
+      }
       const [first, second] = [ids.slice(0, n).map(String), ids.slice(n).map(String)];
       const account = async (name: string) => ((await (await api('/accounts', 'POST', { name })).json()) as { _id: string })._id;
       const [a, b] = [await account('one'), await account('batched')];
-      const time = (op: Operation, request: () => Promise<Response>, rounds = 1) =>
-        timed(`${op} at ${n}`, request, result.failures, rounds).then((seconds) => result.seconds[op].push(seconds));
-      const filter = (value: unknown) => encodeURIComponent(JSON.stringify(value));
-
-      await time('link-many, all at once', () => api(`/accounts/${a}/devices/rel`, 'POST', { ids: first }));
-      let batches = 0;
-      for (let i = 0; i < n; i += BATCH) {
-        const seconds = await timed(
-          `link-many batch at ${n}`,
-          () => api(`/accounts/${b}/devices/rel`, 'POST', { ids: first.slice(i, i + BATCH) }),
-          result.failures,
-        );
-        batches = seconds === null || batches < 0 ? -1 : batches + seconds;
-      }
-      result.seconds['link-many, batches of 500'].push(batches < 0 ? null : batches);
-      await time('count', () => api(`/accounts/${a}/devices/count`), 3);
-      await time('page at the end', () => api(`/accounts/${a}/devices?filter=${filter({ limit: 20, skip: n - 20 })}`), 3);
       const scope = { where: { myId: { like: '7$' } }, fields: { myId: true, deviceUID: true } };
-      await time('include with a scope', () => api(`/accounts/${a}?filter=${filter({ include: { relation: 'devices', scope } })}`), 3);
-      await time('replace', () => api(`/accounts/${a}/devices/rel`, 'PUT', { ids: second }));
-      result.seconds['integrity scan'].push(
-        await integrity(uri).then(
-          (seconds) => seconds,
-          (error: unknown) => (result.failures.push(`integrity at ${n}: ${String(error).split('\n')[0]}`), null),
-        ),
-      );
-      await time('delete-all', () => api(`/accounts/${a}/devices`, 'DELETE'));
+      const steps: Record<Operation, () => Promise<number>> = {
+        'link-many, all at once': () => timed(() => api(`/accounts/${a}/devices/rel`, 'POST', { ids: first })),
+        'link-many, batches of 500': async () => {
+          let seconds = 0;
+          for (let i = 0; i < n; i += BATCH)
+            seconds += await timed(() => api(`/accounts/${b}/devices/rel`, 'POST', { ids: first.slice(i, i + BATCH) }));
+          return seconds;
+        },
+        count: () => timed(() => api(`/accounts/${a}/devices/count`), READ_ROUNDS),
+        'page at the end': () => timed(() => api(`/accounts/${a}/devices?filter=${filter({ limit: 20, skip: n - 20 })}`), READ_ROUNDS),
+        'include with a scope': () =>
+          timed(() => api(`/accounts/${a}?filter=${filter({ include: { relation: 'devices', scope } })}`), READ_ROUNDS),
+        replace: () => timed(() => api(`/accounts/${a}/devices/rel`, 'PUT', { ids: second })),
+        'integrity scan': async () => {
+          const { scan, whole } = await integrity(uri);
+          if (n !== WARM_UP) result.integrityWholeSeconds.push(whole);
+          return scan;
+        },
+        'delete-all': () => timed(() => api(`/accounts/${a}/devices`, 'DELETE')),
+      };
+      for (const operation of OPERATIONS) {
+        const seconds = await steps[operation]().catch(
+          (error: unknown) => (result.failures.push(`${operation} at ${n}: ${String(error)}`), null),
+        );
+        if (n !== WARM_UP) result.seconds[operation].push(seconds);
+      }
     }
   } finally {
     await server.stop();
-    await client.db().dropDatabase();
+    await db.dropDatabase();
     await client.close();
   }
   return result;
