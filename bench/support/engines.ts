@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { projectRoot } from '../../src/database/project-root.js';
 import { resolveDatabase } from '../../src/database/resolve-database.js';
-import { childrenOf, freePort, isFree } from './processes.js';
+import { freePort } from './processes.js';
 
 export const ENGINES = ['embedded', 'ferretdb'] as const;
 export type EngineName = (typeof ENGINES)[number];
@@ -50,8 +50,8 @@ function docdbScript(): string {
 /** Two consecutive free ports: FerretDB takes the MongoDB port and the next one (its debug listener). */
 async function freePortPair(): Promise<number> {
   for (;;) {
-    const port = await freePort();
-    if (await isFree(port + 1)) return port;
+    const port = (await freePort())!;
+    if (await freePort(port + 1)) return port;
   }
 }
 
@@ -103,7 +103,8 @@ export async function startEngine(name: EngineName, log: (message: string) => vo
       label: await label(uri, 'MongoDB'),
       processes: () => {
         const postmaster = pid(join(dir, 'pgdata', 'postmaster.pid'));
-        return { FerretDB: [pid(join(dir, 'ferretdb.pid'))], PostgreSQL: [postmaster, ...childrenOf(postmaster)] };
+        const backends = readFileSync(`/proc/${postmaster}/task/${postmaster}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+        return { FerretDB: [pid(join(dir, 'ferretdb.pid'))], PostgreSQL: [postmaster, ...backends] };
       },
       stop,
     };

@@ -29,9 +29,6 @@ export interface Measured {
   peakRssMB: number;
   sent: number;
   errors: number;
-  /** How far into the plan's list the runs got, warm-up included. */
-  used: number;
-  exhausted: boolean;
 }
 
 /** A drain's warm-up may use this share of its paths; the rest is for the window. */
@@ -151,8 +148,6 @@ export async function measure(servers: Server[], plan: Plan, settings: Settings,
     peakRssMB: Math.max(...servers.map((server) => peakRssMB(server.pid))),
     sent,
     errors: window.errors,
-    used: cursor.next,
-    exhausted: total !== undefined && cursor.next >= total,
   };
   // Cores kept busy over the window: the servers' (the requests they were sent) and each of `others`.
   return { ...result, serversCores: cpu.reduce((a, b) => a + b, 0) / wallSeconds, othersCores };

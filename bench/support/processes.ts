@@ -45,15 +45,6 @@ export function machineBusySeconds(): number {
   return (user + nice + system + irq + softirq) / CLOCK_TICKS;
 }
 
-/** The pids whose parent is `pid` (PostgreSQL's backends, say). */
-export function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
 /** Resets VmHWM to the current RSS (writing 5 to clear_refs), so the next read is this window's peak. */
 export function resetPeakRss(pid: number): void {
   writeFileSync(`/proc/${pid}/clear_refs`, '5');
@@ -64,21 +55,14 @@ export function peakRssMB(pid: number): number {
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
-/** A port the OS says is free right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-export function isFree(port: number): Promise<boolean> {
+/** Listens on `port` (0: any) for a moment: the port it got, or undefined when it is taken. */
+export function freePort(port = 0): Promise<number | undefined> {
   return new Promise((resolve) => {
-    const server = createServer().once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    const server = createServer().once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => {
+      const { port: got } = server.address() as { port: number };
+      server.close(() => resolve(got));
+    });
   });
 }
 
@@ -113,13 +97,7 @@ export async function startServer(name: ServerName, mongodbUri: string, env: Rec
   for (const deadline = Date.now() + 120_000; ; await sleep(200)) {
     if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode}`);
     if (Date.now() > deadline) throw new Error(`${name} did not listen within 120 s`);
-    if (
-      await fetch(`${url}/api/devices/000000000000000000000000/accounts`).then(
-        () => true,
-        () => false,
-      )
-    )
-      break;
+    if (await fetch(`${url}/api/devices/000000000000000000000000/accounts`).catch(() => undefined)) break;
   }
   return { name, url, pid: child.pid!, commands: () => ask(child), stop: () => stop(child) };
 }
