@@ -50,13 +50,6 @@ export interface Targets {
   deleteDevices: string[];
 }
 
-export interface Dataset {
-  readonly size: Size;
-  readonly devices: Array<{ _id: ObjectId; myId: string; deviceUID: string; createdAt: Date; updatedAt: Date }>;
-  readonly accounts: Array<{ _id: ObjectId; name: string; deviceIds: ObjectId[]; createdAt: Date; updatedAt: Date }>;
-  readonly targets: Targets;
-}
-
 /** A small seeded generator (mulberry32): the same data on every run. */
 export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
@@ -69,7 +62,7 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-export function generate(size: Size, seed = 20240601): Dataset {
+export function generate(size: Size, seed = 20240601) {
   const random = seededRandom(seed);
   const below = (n: number) => Math.floor(random() * n);
   const now = new Date();
@@ -160,7 +153,6 @@ export function generate(size: Size, seed = 20240601): Dataset {
   }
 
   return {
-    size,
     devices,
     accounts,
     targets: {
@@ -194,7 +186,7 @@ async function insertAll(db: Db, collection: string, documents: readonly object[
  * Loads the dataset into the database of `uri` with the driver's bulk inserts, after dropping what
  * was there and creating the service's indexes (the unique ones must exist before the data).
  */
-export async function seed(uri: string, dataset: Dataset): Promise<void> {
+export async function seed(uri: string, dataset: ReturnType<typeof generate>): Promise<void> {
   const client = await new MongoClient(uri, { directConnection: true }).connect();
   try {
     const db = client.db();
