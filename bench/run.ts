@@ -96,7 +96,8 @@ async function scaleOut(engine: Engine, report: EngineReport): Promise<void> {
       ];
       for (const workload of plans.filter((candidate) => SCALE_OUT.workloads.includes(candidate.id))) {
         log(`${engine.name} scale-out, ${instances} instance(s), ${workload.id}…`);
-        const result = await measure(servers, workload.plan, settings, others);
+        // Each instance gets as much warm-up as one alone would: cold code costs CPU per request.
+        const result = await measure(servers, workload.plan, { ...settings, warmUpSeconds: settings.warmUpSeconds * instances }, others);
         const [generator, ...rest] = result.othersCores;
         const machine = rest.pop()!;
         const cores: Record<string, number> = { services: result.serversCores, 'load generator': generator };
