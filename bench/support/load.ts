@@ -31,6 +31,7 @@ export interface Measured {
   errors: number;
 }
 
+const QUIET_MS = 1_500;
 /** A drain's warm-up may use this share of its paths; the rest is for the window. */
 const WARM_UP_SHARE = 0.25;
 
@@ -95,15 +96,29 @@ async function run(urls: string[], plan: Plan, cursor: Cursor, seconds: number, 
   return { answered, seconds: (lastAnswer - started) / 1000, errors: results.reduce((sum, r) => sum + r.non2xx + r.errors, 0) };
 }
 
-/** Waits until the servers have no command awaiting a reply and have used no CPU for 250 ms. */
+/**
+ * Waits until the servers have sent no database command and used no CPU for QUIET_MS: longer
+ * than the service's deletion sweeper takes to run (every second), so work a window's requests
+ * left for it belongs to that window.
+ */
 async function settle(servers: Server[]): Promise<void> {
-  let cpu = servers.map((server) => cpuSeconds(server.pid));
+  const state = async () => {
+    const commands = await Promise.all(servers.map((server) => server.commands()));
+    return {
+      cpu: servers.map((server) => cpuSeconds(server.pid)),
+      sent: commands.map(({ counts }) => Object.values(counts).reduce((a, b) => a + b, 0)),
+      pending: commands.some(({ pending }) => pending > 0),
+    };
+  };
+  let last = await state();
+  let quietSince = performance.now();
   for (const deadline = performance.now() + 180_000; performance.now() < deadline;) {
     await sleep(250);
-    const now = servers.map((server) => cpuSeconds(server.pid));
-    const idle = now.every((value, i) => value - cpu[i] <= 0.01);
-    cpu = now;
-    if (idle && (await Promise.all(servers.map((server) => server.commands()))).every(({ pending }) => pending === 0)) return;
+    const now = await state();
+    if (now.pending || now.sent.some((sent, i) => sent !== last.sent[i]) || now.cpu.some((cpu, i) => cpu - last.cpu[i] > 0.01))
+      quietSince = performance.now();
+    else if (performance.now() - quietSince >= QUIET_MS) return;
+    last = now;
   }
   throw new Error(`${servers.map((server) => server.name).join(', ')} still busy after 180 s`);
 }
