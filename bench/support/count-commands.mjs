@@ -25,8 +25,10 @@ const command = Connection.prototype.command;
 Connection.prototype.command = async function (ns, cmd, ...rest) {
   const name = Object.keys(cmd)[0];
   if (HANDSHAKE.has(name)) return command.call(this, ns, cmd, ...rest);
-  // An updateMany is an `update` command whose statement says `multi`.
-  const key = name === 'update' && cmd.updates?.some((update) => update.multi) ? 'updateMany' : name;
+  // An updateMany is an `update` command whose statement says `multi`; a bulk write sends its
+  // statements as a document sequence.
+  const statements = cmd.updates?.documents ?? cmd.updates;
+  const key = name === 'update' && Array.isArray(statements) && statements.some((update) => update.multi) ? 'updateMany' : name;
   counts[key] = (counts[key] ?? 0) + 1;
   pending += 1;
   first ??= performance.now();
