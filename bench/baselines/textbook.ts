@@ -64,10 +64,11 @@ class RelationService {
     if (!matchedCount) throw new NotFoundException();
   }
 
+  // deleteOne, not the textbook's findByIdAndDelete, which crashes FerretDB 2.7's PostgreSQL
+  // backend when two run at once.
   async removeDevice(id: string) {
-    const device = await this.devices.findByIdAndDelete(id);
-    if (!device) throw new NotFoundException();
-    await this.accounts.updateMany({ deviceIds: device._id }, { $pull: { deviceIds: device._id } });
+    if (!(await this.devices.deleteOne({ _id: id })).deletedCount) throw new NotFoundException();
+    await this.accounts.updateMany({ deviceIds: id }, { $pull: { deviceIds: id } });
     return { count: 1 };
   }
 

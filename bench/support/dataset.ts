@@ -1,27 +1,18 @@
 /**
- * The benchmark's data: accounts holding 0–50 devices (a few holding 10,000), devices
+ * The load benchmark's data: accounts holding 0–50 devices (a few holding 10,000), devices
  * referenced by 0–100 accounts, and the ids each workload needs. Generated once, from a fixed
- * seed, and loaded identically into one database per server, so every server (and the engine
- * ceiling) meets the same data and a workload that changes data changes only its own copy.
+ * seed, and loaded identically into one database per server, so every server meets the same
+ * data and a workload that changes data changes only its own copy.
  */
 import { type Db, MongoClient, ObjectId } from 'mongodb';
 
-export interface Size {
-  readonly name: 'full' | 'quick';
-  readonly accounts: number;
-  readonly devices: number;
-  /** Accounts holding `bigAccountDevices` devices each (W2). */
-  readonly bigAccounts: number;
-  readonly bigAccountDevices: number;
-  /** Devices referenced by exactly 100 accounts, deleted by W4 (one pool per database). */
-  readonly deletePool: number;
-  /** Devices referenced by exactly 100 accounts, looked up by W5. */
-  readonly reversePool: number;
-  /** (account, device) pairs not linked yet, for the W3 churn. */
-  readonly churnPairs: number;
-}
-
-export const SIZES: Record<Size['name'], Size> = {
+/**
+ * Accounts and devices; `bigAccounts` hold `bigAccountDevices` each (W2); `deletePool` devices
+ * (W4, deleted) and `reversePool` devices (W5) are referenced by exactly 100 accounts each;
+ * `churnPairs` are (account, device) pairs not linked yet (W3). The quick size keeps more
+ * devices than a 10,000-device account needs besides the pools, so W2 still has its big accounts.
+ */
+export const SIZES = {
   full: {
     name: 'full',
     accounts: 100_000,
@@ -32,8 +23,6 @@ export const SIZES: Record<Size['name'], Size> = {
     reversePool: 200,
     churnPairs: 20_000,
   },
-  // More devices than a 10,000-device account needs besides the pools, so W2 still has its
-  // big accounts at this size.
   quick: {
     name: 'quick',
     accounts: 5_000,
@@ -45,12 +34,13 @@ export const SIZES: Record<Size['name'], Size> = {
     churnPairs: 5_000,
   },
 };
+export type Size = (typeof SIZES)['full'];
 
 export const MAX_DEVICES = 50;
 export const MAX_REFERENCES = 100;
 
 export interface Targets {
-  /** Accounts holding exactly 50 devices (W1, and the small page of W2). */
+  /** Accounts holding exactly 50 devices (W1). */
   fiftyDeviceAccounts: string[];
   /** Accounts holding 10,000 devices (W2). */
   bigAccounts: string[];
@@ -58,17 +48,6 @@ export interface Targets {
   /** Devices referenced by exactly 100 accounts: W5 reads them, W4 deletes them. */
   reverseDevices: string[];
   deleteDevices: string[];
-}
-
-export interface Dataset {
-  readonly size: Size;
-  readonly devices: Array<{ _id: ObjectId; myId: string; deviceUID: string; createdAt: Date; updatedAt: Date }>;
-  readonly accounts: Array<{ _id: ObjectId; name: string; deviceIds: ObjectId[]; createdAt: Date; updatedAt: Date }>;
-  readonly targets: Targets;
-  readonly shape: {
-    devicesPerAccount: { min: number; max: number; mean: number; holdingFifty: number; holdingTenThousand: number };
-    accountsPerDevice: { min: number; max: number; mean: number; referencedBy100: number; unreferenced: number };
-  };
 }
 
 /** A small seeded generator (mulberry32): the same data on every run. */
@@ -83,7 +62,7 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-export function generate(size: Size, seed = 20240601): Dataset {
+export function generate(size: Size, seed = 20240601) {
   const random = seededRandom(seed);
   const below = (n: number) => Math.floor(random() * n);
   const now = new Date();
@@ -173,13 +152,7 @@ export function generate(size: Size, seed = 20240601): Dataset {
     churnPairs.push([accountIds[a].toHexString(), deviceIds[d].toHexString()]);
   }
 
-  const generalSizes = lists.slice(size.bigAccounts).map((list) => list.length);
-  const counts = Array.from(references);
-  // Reduced rather than spread: Math.min(...array) overflows the stack at this length.
-  const min = (values: number[]) => values.reduce((a, b) => Math.min(a, b), Infinity);
-  const max = (values: number[]) => values.reduce((a, b) => Math.max(a, b), -Infinity);
   return {
-    size,
     devices,
     accounts,
     targets: {
@@ -191,90 +164,38 @@ export function generate(size: Size, seed = 20240601): Dataset {
       reverseDevices: deviceIds.slice(firstReverse, firstGeneral).map((id) => id.toHexString()),
       deleteDevices: deviceIds.slice(0, firstReverse).map((id) => id.toHexString()),
     },
-    shape: {
-      devicesPerAccount: {
-        min: min(generalSizes),
-        max: max(generalSizes),
-        mean: generalSizes.reduce((sum, n) => sum + n, 0) / generalSizes.length,
-        holdingFifty: generalSizes.filter((n) => n === MAX_DEVICES).length,
-        holdingTenThousand: size.bigAccounts,
-      },
-      accountsPerDevice: {
-        min: min(counts),
-        max: max(counts),
-        mean: counts.reduce((sum, n) => sum + n, 0) / counts.length,
-        referencedBy100: counts.filter((n) => n === MAX_REFERENCES).length,
-        unreferenced: counts.filter((n) => n === 0).length,
-      },
-    },
   };
-}
-
-/** A progress bar on stderr: redrawn in place on a terminal, a line per 10% otherwise. */
-export class ProgressBar {
-  private done = 0;
-  private lastDraw = 0;
-  private lastDecile = -1;
-  private readonly started = performance.now();
-
-  constructor(
-    private readonly label: string,
-    private readonly total: number,
-  ) {}
-
-  tick(count: number): void {
-    this.done += count;
-    const now = performance.now();
-    if (process.stderr.isTTY) {
-      if (now - this.lastDraw < 100 && this.done < this.total) return;
-      this.lastDraw = now;
-      const width = 30;
-      const filled = Math.round((width * this.done) / this.total);
-      const rate = this.done / ((now - this.started) / 1000);
-      process.stderr.write(
-        `\r${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${Math.floor((100 * this.done) / this.total)}% ` +
-          `${this.done.toLocaleString('en-US')}/${this.total.toLocaleString('en-US')} ${Math.round(rate).toLocaleString('en-US')} docs/s  `,
-      );
-      if (this.done >= this.total) process.stderr.write('\n');
-    } else {
-      const decile = Math.floor((10 * this.done) / this.total);
-      if (decile === this.lastDecile) return;
-      this.lastDecile = decile;
-      process.stderr.write(`${this.label} ${decile * 10}% (${this.done.toLocaleString('en-US')}/${this.total.toLocaleString('en-US')})\n`);
-    }
-  }
 }
 
 const BATCH = 1_000;
 const BATCHES_IN_FLIGHT = 4;
 
-async function insertAll(db: Db, collection: string, documents: readonly object[], progress: ProgressBar): Promise<void> {
+async function insertAll(db: Db, collection: string, documents: readonly object[]): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < documents.length) {
       const batch = documents.slice(next, next + BATCH);
       next += BATCH;
       await db.collection(collection).insertMany(batch as Array<Record<string, unknown>>, { ordered: false });
-      progress.tick(batch.length);
     }
   };
   await Promise.all(Array.from({ length: BATCHES_IN_FLIGHT }, worker));
 }
 
 /**
- * Loads the dataset into `databaseName` with the driver's bulk inserts, after dropping what
+ * Loads the dataset into the database of `uri` with the driver's bulk inserts, after dropping what
  * was there and creating the service's indexes (the unique ones must exist before the data).
  */
-export async function seed(uri: string, databaseName: string, dataset: Dataset, progress: ProgressBar): Promise<void> {
+export async function seed(uri: string, dataset: ReturnType<typeof generate>): Promise<void> {
   const client = await new MongoClient(uri, { directConnection: true }).connect();
   try {
-    const db = client.db(databaseName);
+    const db = client.db();
     await db.dropDatabase();
     await db.collection('devices').createIndex({ myId: 1 }, { unique: true, name: 'myId_1' });
     await db.collection('devices').createIndex({ deviceUID: 1 }, { unique: true, name: 'deviceUID_1' });
     await db.collection('accounts').createIndex({ deviceIds: 1 }, { name: 'deviceIds_1' });
-    await insertAll(db, 'devices', dataset.devices, progress);
-    await insertAll(db, 'accounts', dataset.accounts, progress);
+    await insertAll(db, 'devices', dataset.devices);
+    await insertAll(db, 'accounts', dataset.accounts);
   } finally {
     await client.close();
   }
