@@ -164,13 +164,13 @@ export type Resolution = { id: Types.ObjectId } | { problem: string };
 export class DevicePlan {
   private readonly byKey = new Map<string, DeviceEntry>();
   private readonly byTargetId = new Map<string, DeviceEntry>();
-  readonly notes: DeviceNotes;
+  private readonly planNotes: DeviceNotes;
 
   constructor(
     private readonly entries: DeviceEntry[],
-    notes: Omit<DeviceNotes, 'refused'>,
+    notes: Omit<DeviceNotes, 'refused' | 'newIds'>,
   ) {
-    this.notes = { ...notes, refused: [] };
+    this.planNotes = { ...notes, newIds: [], refused: [] };
     // A stored value is matched against ids first, as LoopBack matched it, then against myIds.
     for (const entry of entries) {
       const key = keyOf(entry.source._id);
@@ -181,7 +181,17 @@ export class DevicePlan {
       if (key !== undefined && !this.byKey.has(key)) this.byKey.set(key, entry);
       if (entry.converted) this.byTargetId.set(entry.converted._id.toHexString(), entry);
     }
-    for (const entry of entries) if (entry.refusal) this.notes.refused.push({ device: entry.label, reason: entry.refusal });
+    for (const entry of entries) if (entry.refusal) this.planNotes.refused.push({ device: entry.label, reason: entry.refusal });
+  }
+
+  /** What happened to the devices so far, refusals made after planning included. */
+  get notes(): DeviceNotes {
+    const newIds = this.entries.flatMap((entry) =>
+      entry.converted && !entry.refusal && !isObjectId(entry.source._id)
+        ? [{ device: entry.label, id: entry.converted._id.toHexString() }]
+        : [],
+    );
+    return { ...this.planNotes, newIds };
   }
 
   /** The devices to write, in a stable order. */
@@ -200,7 +210,7 @@ export class DevicePlan {
     let entry = this.byKey.get(key);
     while (entry?.mergedInto) entry = entry.mergedInto;
     if (!entry) return { problem: 'names no device' };
-    if (entry.refusal || !entry.converted) return { problem: `names device ${entry.label}, which was not converted (${entry.refusal})` };
+    if (entry.refusal || !entry.converted) return { problem: `names device ${entry.label}, which was refused` };
     return { id: entry.converted._id };
   }
 
@@ -209,12 +219,7 @@ export class DevicePlan {
     const entry = this.byTargetId.get(id.toHexString());
     if (!entry || entry.refusal) return;
     entry.refusal = reason;
-    this.notes.refused.push({ device: entry.label, reason });
-  }
-
-  /** The source device a converted one came from, for messages. */
-  labelOf(id: Types.ObjectId): string {
-    return this.byTargetId.get(id.toHexString())?.label ?? id.toHexString();
+    this.planNotes.refused.push({ device: entry.label, reason });
   }
 }
 
@@ -227,9 +232,8 @@ export class DevicePlan {
 export function planDevices(sources: readonly SourceDocument[], rules: ConversionRules): DevicePlan {
   const entries: DeviceEntry[] = sources.map((source) => ({ source, label: describeValue(source._id) }));
   const claimOrder = [...entries].sort((a, b) => Number(!isObjectId(a.source._id)) - Number(!isObjectId(b.source._id)));
-  const notes: Omit<DeviceNotes, 'refused'> = {
+  const notes: Omit<DeviceNotes, 'refused' | 'newIds'> = {
     read: sources.length,
-    newIds: [],
     renamedMyIds: [],
     uidFrom: [],
     merged: [],
@@ -253,7 +257,6 @@ export function planDevices(sources: readonly SourceDocument[], rules: Conversio
       continue;
     }
     byTargetId.set(entry.targetId.toHexString(), entry);
-    if (!isObjectId(entry.source._id)) notes.newIds.push({ device: entry.label, id: entry.targetId.toHexString() });
   }
 
   // With `myId` declared `id: true`, LoopBack stored the myId as `_id` and no myId property.
