@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { loadConfiguration } from '../config/configuration.js';
 import { type DatabaseEngine } from '../database/database-engine.js';
