@@ -1,10 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type mongo, Types } from 'mongoose';
 import request from 'supertest';
 import { type MigrationReport } from '../src/migrate/lb3-migration.js';
 import { type AccountBody, type DeviceBody } from './support/bodies.js';
+import { freePort, runService } from './support/processes.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -421,6 +424,31 @@ describe('npm run migrate:lb3', () => {
     expect((await account(newId)).devices?.map((device) => device.myId)).toEqual(['kitchen']);
     expect((await account(named)).name).toBe('Named');
     expect(await target.collection('accounts').findOne({ _id: named }, { projection: { nickname: 1 } })).toEqual({ _id: named });
+  });
+
+  it('without --to or MONGODB_URI, writes into the embedded engine in DATA_DIR, where the service then finds it', async () => {
+    const holder = new Types.ObjectId();
+    await source.collection('Device').insertOne({ _id: 'kitchen', deviceUID: 'U1' } as never);
+    await source.collection('Account').insertOne({ _id: holder, name: 'Home', deviceIds: ['kitchen'] });
+    const dataDir = mkdtempSync(join(tmpdir(), 'refmany-migrate-'));
+    try {
+      const applied = (await convert(['--apply'], { DATA_DIR: dataDir })).report;
+      expect(applied.target).toMatch(/^embedded .*, data in .*refmany-migrate-/);
+      expect(applied.integrity?.damaged).toEqual([]);
+
+      const service = runService({ DATA_DIR: dataDir }, await freePort());
+      try {
+        await service.waitForLine(/Listening on http/, 90_000);
+        const response = await fetch(`${service.url}/api/accounts/${holder.toHexString()}?include=devices`);
+        expect(response.status).toBe(200);
+        expect(((await response.json()) as AccountBody).devices?.map((device) => device.myId)).toEqual(['kitchen']);
+      } finally {
+        service.child.kill('SIGTERM');
+        await service.exited;
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('says what is wrong with its input: a missing collection, a bad option, no --from', async () => {
