@@ -154,11 +154,14 @@ interface DeviceEntry {
   targetId?: Types.ObjectId;
   myIdCandidate?: string;
   converted?: ConvertedDevice;
+  /** The converted `_id` as hex, computed once: resolving is the hot path of a conversion. */
+  hex?: string;
   mergedInto?: DeviceEntry;
   refusal?: string;
 }
 
-export type Resolution = { id: Types.ObjectId } | { problem: string };
+/** `stored`: the value already is the ObjectId that will be stored (nothing to rewrite). */
+export type Resolution = { id: Types.ObjectId; hex: string; stored: boolean } | { problem: string };
 
 /** Every source device's fate, and how a stored reference resolves to a converted device. */
 export class DevicePlan {
@@ -211,7 +214,8 @@ export class DevicePlan {
     while (entry?.mergedInto) entry = entry.mergedInto;
     if (!entry) return { problem: 'names no device' };
     if (entry.refusal || !entry.converted) return { problem: `names device ${entry.label}, which was refused` };
-    return { id: entry.converted._id };
+    const hex = entry.hex ?? (entry.hex = entry.converted._id.toHexString());
+    return { id: entry.converted._id, hex, stored: isObjectId(value) && key === hex };
   }
 
   /** Takes a device out after planning (it clashes with the target, or its write failed). */
@@ -380,14 +384,14 @@ export function convertAccount(source: SourceDocument, plan: DevicePlan, rules: 
       droppedSeen.add(label);
       continue;
     }
-    const hex = resolved.id.toHexString();
+    const hex = resolved.hex;
     if (seen.has(hex)) {
       outcome.duplicates.push(describeValue(value));
       continue;
     }
     seen.add(hex);
     deviceIds.push(resolved.id);
-    if (!isObjectId(value) || value.toHexString() !== hex) outcome.references.rewritten += 1;
+    if (!resolved.stored) outcome.references.rewritten += 1;
   }
   outcome.references.kept = deviceIds.length;
   if (deviceIds.length > rules.maxDevicesPerAccount) {

@@ -9,6 +9,7 @@ import {
   type ConvertedDevice,
   convertAccount,
   countExtraFields,
+  isObjectId,
   type DeviceNotes,
   planDevices,
   type SourceDocument,
@@ -26,6 +27,8 @@ export interface MigrationSettings {
   rules: ConversionRules;
   /** Documents per read and per bulk write. */
   batchSize?: number;
+  /** Bulk writes in flight at once. */
+  concurrency?: number;
   progress?: Progress;
 }
 
@@ -58,13 +61,21 @@ export interface MigrationReport {
   integrity?: Pick<IntegrityReport, 'accountsScanned' | 'devicesScanned' | 'damaged'>;
   /** Whether a run finds (or found) nothing to write. */
   upToDate: boolean;
-  timings: { devicesMs: number; accountsMs: number; integrityMs: number; accountsPerSecond: number };
+  timings: {
+    devicesMs: number;
+    accountsMs: number;
+    integrityMs: number;
+    accountsPerSecond: number;
+    /** CPU time of the whole process (user + system), which a busy machine does not inflate. */
+    cpuMs: number;
+  };
 }
 
 type DeviceDocument = Required<ConvertedDevice>;
 type AccountDocument = Required<ConvertedAccount>;
 
 const DEFAULT_BATCH = 1000;
+const DEFAULT_CONCURRENCY = 4;
 const SERVER_SELECTION_TIMEOUT_MS = 10_000;
 
 /**
@@ -109,7 +120,7 @@ export async function migrateLb3(settings: MigrationSettings): Promise<Migration
       targetOnly: { devices: 0, accounts: 0 },
       writeErrors: writer.errors,
       upToDate: false,
-      timings: { devicesMs: 0, accountsMs: 0, integrityMs: 0, accountsPerSecond: 0 },
+      timings: { devicesMs: 0, accountsMs: 0, integrityMs: 0, accountsPerSecond: 0, cpuMs: 0 },
     };
 
     let started = performance.now();
@@ -123,13 +134,20 @@ export async function migrateLb3(settings: MigrationSettings): Promise<Migration
     const plan = planDevices(read, settings.rules);
     const deviceWrites = emptyCounts();
     const planned = plan.devices;
+    const pool = new TaskPool(settings.concurrency ?? DEFAULT_CONCURRENCY);
+    let devicesDone = 0;
     for (let start = 0; start < planned.length; start += batchSize) {
       const batch = planned.slice(start, start + batchSize);
-      const { accepted, existing } = await existingDevices(deviceModel, batch, (device, reason) => plan.refuse(device._id, reason));
-      const documents = accepted.map((device) => deviceDocument(device, existing.get(device._id.toHexString()), now));
-      await writer.write('devices', documents, existing, deviceWrites, (id, message) => plan.refuse(id, `its write failed: ${message}`));
-      progress.update(settings.apply ? 'Writing devices' : 'Checking devices', Math.min(start + batchSize, planned.length), planned.length);
+      await pool.add(async () => {
+        const { accepted, existing } = await existingDevices(deviceModel, batch, (device, reason) => plan.refuse(device._id, reason));
+        const documents = accepted.map((device) => deviceDocument(device, existing.get(device._id.toHexString()), now));
+        await writer.write('devices', documents, existing, deviceWrites, (id, message) => plan.refuse(id, `its write failed: ${message}`));
+        devicesDone += batch.length;
+        progress.update(settings.apply ? 'Writing devices' : 'Checking devices', devicesDone, planned.length);
+      });
     }
+    // Every device is in place (or known to be refused) before any account is resolved.
+    await pool.drain();
     report.devices = { ...plan.notes, converted: plan.devices.length, keptIds: plan.keptIds, writes: deviceWrites };
     report.timings.devicesMs = performance.now() - started;
 
@@ -138,37 +156,49 @@ export async function migrateLb3(settings: MigrationSettings): Promise<Migration
     const accountTotal = await sourceAccounts.estimatedDocumentCount();
     const seenAccounts = new Set<string>();
     const extra = new Map<string, number>();
+    let accountsDone = 0;
     let batch: SourceDocument[] = [];
     const flush = async () => {
+      // Converted and recorded here, in source order, so the report reads the same on every run;
+      // only the target's reads and writes run concurrently.
       const outcomes = batch.map((account): AccountOutcome => {
         countExtraFields(account, 'account', extra);
         const outcome = convertAccount(account, plan, settings.rules);
         const hex = outcome.id?.toHexString();
-        if (hex && seenAccounts.has(hex))
+        if (hex && seenAccounts.has(hex)) {
           return { ...outcome, id: undefined, converted: undefined, refused: 'its _id names the same account as another one' };
+        }
         if (hex) seenAccounts.add(hex);
         return outcome;
       });
       batch = [];
-      const existing = await existingAccounts(
-        accountModel,
-        outcomes.flatMap((outcome) => (outcome.id ? [outcome.id] : [])),
-      );
-      for (const outcome of outcomes) record(report, outcome, existing);
-      const converted = outcomes.flatMap((outcome) => (outcome.converted ? [outcome.converted] : []));
-      await writer.write(
-        'accounts',
-        converted.map((account) => accountDocument(account, existing.get(account._id.toHexString()), now)),
-        existing,
-        report.accounts.writes,
-      );
-      progress.update(settings.apply ? 'Writing accounts' : 'Checking accounts', report.accounts.read, accountTotal);
+      const refused = outcomes.map((outcome) => record(report, outcome));
+      await pool.add(async () => {
+        const existing = await existingAccounts(
+          accountModel,
+          outcomes.flatMap((outcome) => (outcome.id ? [outcome.id] : [])),
+        );
+        outcomes.forEach((outcome, index) => {
+          const entry = refused[index];
+          if (entry && outcome.id) entry.leftInTarget = existing.has(outcome.id.toHexString());
+        });
+        const converted = outcomes.flatMap((outcome) => (outcome.converted ? [outcome.converted] : []));
+        await writer.write(
+          'accounts',
+          converted.map((account) => accountDocument(account, existing.get(account._id.toHexString()), now)),
+          existing,
+          report.accounts.writes,
+        );
+        accountsDone += outcomes.length;
+        progress.update(settings.apply ? 'Writing accounts' : 'Checking accounts', accountsDone, accountTotal);
+      });
     };
     for await (const account of sourceAccounts.find({}, { sort: { _id: 1 }, batchSize })) {
       batch.push(account);
       if (batch.length >= batchSize) await flush();
     }
-    await flush();
+    if (batch.length > 0) await flush();
+    await pool.drain();
     report.accounts.fieldsNotCarried = Object.fromEntries(extra);
     report.timings.accountsMs = performance.now() - started;
     report.timings.accountsPerSecond = report.accounts.read / ((report.timings.devicesMs + report.timings.accountsMs) / 1000);
@@ -195,6 +225,8 @@ export async function migrateLb3(settings: MigrationSettings): Promise<Migration
       report.integrity = { accountsScanned, devicesScanned, damaged };
       report.timings.integrityMs = performance.now() - started;
     }
+    const cpu = process.cpuUsage();
+    report.timings.cpuMs = (cpu.user + cpu.system) / 1000;
     return report;
   } finally {
     progress.finish();
@@ -223,18 +255,18 @@ async function existingDevices(
   batch: ConvertedDevice[],
   refuse: (device: ConvertedDevice, reason: string) => void,
 ): Promise<{ accepted: ConvertedDevice[]; existing: Map<string, Record<string, unknown>> }> {
-  const found = await model.collection
-    .find({
-      $or: [
-        { _id: { $in: batch.map((device) => device._id) } },
-        { myId: { $in: batch.map((device) => device.myId) } },
-        { deviceUID: { $in: batch.map((device) => device.deviceUID) } },
-      ],
-    })
-    .toArray();
+  // Three queries on one indexed field each, not one `$or`: mongo-java-server answers an `$or`
+  // by scanning the collection, which made the conversion quadratic there.
+  const collection = model.collection;
+  const holders = { projection: { _id: 1, myId: 1, deviceUID: 1 } };
+  const [found, byMyIdFound, byUidFound] = await Promise.all([
+    collection.find({ _id: { $in: batch.map((device) => device._id) } }).toArray(),
+    collection.find({ myId: { $in: batch.map((device) => device.myId) } }, holders).toArray(),
+    collection.find({ deviceUID: { $in: batch.map((device) => device.deviceUID) } }, holders).toArray(),
+  ]);
   const byId = new Map(found.map((document) => [(document._id as Types.ObjectId).toHexString(), document]));
-  const byMyId = new Map(found.map((document) => [document.myId as unknown, document]));
-  const byUid = new Map(found.map((document) => [document.deviceUID as unknown, document]));
+  const byMyId = new Map(byMyIdFound.map((document) => [document.myId as unknown, document]));
+  const byUid = new Map(byUidFound.map((document) => [document.deviceUID as unknown, document]));
   const accepted: ConvertedDevice[] = [];
   const existing = new Map<string, Record<string, unknown>>();
   for (const device of batch) {
@@ -287,16 +319,17 @@ function dateIn(value: unknown): Date | undefined {
   return value instanceof Date ? value : undefined;
 }
 
-function record(report: MigrationReport, outcome: AccountOutcome, existing: Map<string, unknown>): void {
+/** Adds one account's outcome to the report; a refusal's entry is returned for the caller to complete. */
+function record(report: MigrationReport, outcome: AccountOutcome): MigrationReport['accounts']['refused'][number] | undefined {
   const accounts = report.accounts;
   accounts.read += 1;
   accounts.references.read += outcome.references.read;
   accounts.references.dropped += outcome.references.read - outcome.references.kept - outcome.duplicates.length;
   accounts.references.duplicates += outcome.duplicates.length;
   if (outcome.refused || !outcome.converted) {
-    const leftInTarget = outcome.id !== undefined && existing.has(outcome.id.toHexString());
-    accounts.refused.push({ account: outcome.account, reason: outcome.refused ?? 'not converted', leftInTarget });
-    return;
+    const entry = { account: outcome.account, reason: outcome.refused ?? 'not converted', leftInTarget: false };
+    accounts.refused.push(entry);
+    return entry;
   }
   accounts.converted += 1;
   accounts.references.kept += outcome.references.kept;
@@ -304,6 +337,34 @@ function record(report: MigrationReport, outcome: AccountOutcome, existing: Map<
   if (outcome.newId || outcome.name || outcome.dropped.length > 0 || outcome.duplicates.length > 0) {
     const { account, newId, name, dropped, duplicates } = outcome;
     accounts.changed.push({ account, ...(newId ? { newId } : {}), ...(name ? { name } : {}), dropped, duplicates });
+  }
+  return undefined;
+}
+
+/**
+ * At most `limit` tasks in flight: the engines write concurrently (FerretDB wrote 4,000 accounts
+ * three times faster with four bulk writes in flight than with one), and a failure stops the run.
+ */
+class TaskPool {
+  private readonly running = new Set<Promise<void>>();
+  private failure: { error: unknown } | undefined;
+
+  constructor(private readonly limit: number) {}
+
+  async add(task: () => Promise<void>): Promise<void> {
+    while (this.running.size >= this.limit) await Promise.race(this.running);
+    if (this.failure) throw this.failure.error;
+    const promise: Promise<void> = task()
+      .catch((error: unknown) => {
+        this.failure ??= { error };
+      })
+      .finally(() => this.running.delete(promise));
+    this.running.add(promise);
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.running);
+    if (this.failure) throw this.failure.error;
   }
 }
 
@@ -322,17 +383,14 @@ function sameValue(a: unknown, b: unknown): boolean {
   if (Array.isArray(a) || Array.isArray(b)) {
     return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, index) => sameValue(item, b[index]));
   }
-  if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null) {
-    const hexA = (a as { toHexString?: () => string }).toHexString?.();
-    return hexA !== undefined && hexA === (b as { toHexString?: () => string }).toHexString?.();
-  }
+  if (isObjectId(a) || isObjectId(b)) return isObjectId(a) && isObjectId(b) && a.equals(b);
   return a === b;
 }
 
 /** Bulk writes of what differs: inserts for new documents, replacements keyed by `_id` for changed ones. */
 class Writer {
   readonly errors: MigrationReport['writeErrors'] = [];
-  private indexed = false;
+  private indexed: Promise<void> | undefined;
 
   constructor(
     private readonly apply: boolean,
@@ -382,10 +440,11 @@ class Writer {
   }
 
   /** The service's own indexes (unique myId and deviceUID, the multikey deviceIds), before the first write. */
-  private async ensureIndexes(): Promise<void> {
-    if (this.indexed) return;
-    await this.devices.createIndexes();
-    await this.accounts.createIndexes();
-    this.indexed = true;
+  private ensureIndexes(): Promise<void> {
+    this.indexed ??= (async () => {
+      await this.devices.createIndexes();
+      await this.accounts.createIndexes();
+    })();
+    return this.indexed;
   }
 }
