@@ -1,7 +1,10 @@
 import mongoose, { type Model, mongo, type Types } from 'mongoose';
 import { Account, AccountSchema } from '../accounts/schemas/account.schema.js';
 import { Device, DeviceSchema } from '../devices/schemas/device.schema.js';
+import { ACCOUNT_DEVICES } from '../accounts/account-devices.relation.js';
+import { type AccountDto } from '../accounts/dto/account.dto.js';
 import { type IntegrityReport, IntegrityService } from '../integrity/integrity.service.js';
+import { ReferencesMany } from '../relations/references-many.js';
 import {
   type AccountOutcome,
   type ConversionRules,
@@ -219,9 +222,9 @@ export async function migrateLb3(settings: MigrationSettings): Promise<Migration
     if (settings.apply) {
       started = performance.now();
       progress.update('Checking integrity', 0);
-      const { accountsScanned, devicesScanned, damaged } = await new IntegrityService(accountModel, deviceModel, {
-        maxDevicesPerAccount: settings.rules.maxDevicesPerAccount,
-      }).check({ fix: false });
+      // `npm run integrity`'s own scan, on the relation as the service declares it.
+      const relation = new ReferencesMany<AccountDto>(ACCOUNT_DEVICES, target, settings.rules.maxDevicesPerAccount);
+      const { accountsScanned, devicesScanned, damaged } = await new IntegrityService(relation).check({ fix: false });
       report.integrity = { accountsScanned, devicesScanned, damaged };
       report.timings.integrityMs = performance.now() - started;
     }
