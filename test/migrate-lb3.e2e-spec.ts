@@ -394,6 +394,43 @@ describe('npm run migrate:lb3', () => {
     expect(((await request(t.http).get('/api/devices/kitchen').expect(200)).body as DeviceBody).deviceUID).toBe('ALREADY-HERE');
   });
 
+  it('a write the target refuses is reported, and references to that device are dropped, so nothing dangles', async () => {
+    // A unique index of the target's own, which the converter cannot foresee: the two devices
+    // below get the same createdAt (neither has one, nor an ObjectId to take it from).
+    await target.collection('devices').createIndex({ createdAt: 1 }, { unique: true });
+    const holder = new Types.ObjectId();
+    await source.collection('Device').insertMany([
+      { _id: 'alpha', deviceUID: 'U1' },
+      { _id: 'beta', deviceUID: 'U2' },
+    ] as never[]);
+    await source.collection('Account').insertOne({ _id: holder, name: 'Home', deviceIds: ['alpha', 'beta'] });
+
+    const applied = await run(process.execPath, [
+      join(ROOT, 'dist', 'migrate', 'main.js'),
+      '--from',
+      FROM,
+      '--to',
+      TO,
+      '--apply',
+      '--json',
+    ]);
+    expect(applied.code).toBe(1);
+    const report = JSON.parse(applied.stdout) as Report;
+    expect(report.writeErrors).toEqual([
+      { collection: 'devices', id: expect.stringMatching(/^[0-9a-f]{24}$/), message: expect.any(String) },
+    ]);
+    expect(report.devices.writes).toMatchObject({ insert: 1, failed: 1 });
+    expect(report.devices.refused).toEqual([
+      { device: expect.stringMatching(/^"(alpha|beta)"$/), reason: expect.stringMatching(/^its write failed: /) },
+    ]);
+    const failed = report.devices.refused[0].device;
+    expect(report.accounts.changed).toEqual([
+      { account: holder.toHexString(), dropped: [{ id: failed, reason: `names device ${failed}, which was refused` }], duplicates: [] },
+    ]);
+    expect(report.integrity?.damaged).toEqual([]);
+    expect((await account(holder)).devices).toHaveLength(1);
+  });
+
   it('custom collection names, accounts with custom ids, no name and extra fields, into the database MONGODB_URI names', async () => {
     const named = new Types.ObjectId();
     await source.collection('gadgets').insertMany([{ _id: 'kitchen', deviceUID: 'U1', color: 'red' }] as never[]);

@@ -79,6 +79,7 @@ type AccountDocument = Required<ConvertedAccount>;
 
 const DEFAULT_BATCH = 1000;
 const DEFAULT_CONCURRENCY = 4;
+const DUPLICATE_KEY = 11000;
 const SERVER_SELECTION_TIMEOUT_MS = 10_000;
 
 /**
@@ -408,37 +409,56 @@ class Writer {
     counts: WriteCounts,
     onFailure?: (id: Types.ObjectId, message: string) => void,
   ): Promise<void> {
-    const operations: mongo.AnyBulkWriteOperation[] = [];
-    const ids: Types.ObjectId[] = [];
+    const inserts: T[] = [];
+    const replacements: T[] = [];
     for (const document of documents) {
       const stored = existing.get(document._id.toHexString());
-      if (stored && sameDocument(stored, document)) {
-        counts.unchanged += 1;
-        continue;
-      }
-      ids.push(document._id);
-      operations.push(
-        stored
-          ? { replaceOne: { filter: { _id: document._id }, replacement: document, upsert: true } }
-          : { insertOne: { document: document as mongo.OptionalId<mongo.Document> } },
-      );
-      counts[stored ? 'update' : 'insert'] += 1;
+      if (stored && sameDocument(stored, document)) counts.unchanged += 1;
+      else (stored ? replacements : inserts).push(document);
     }
-    if (!this.apply || operations.length === 0) return;
+    counts.insert += inserts.length;
+    counts.update += replacements.length;
+    if (!this.apply || inserts.length + replacements.length === 0) return;
     await this.ensureIndexes();
     const model = collection === 'devices' ? this.devices : this.accounts;
+    // Inserts for what the target did not hold when read (half the cost of upserts on both
+    // engines); one that finds its `_id` taken since (another run got there first) is retried as
+    // the upsert every changed document gets.
+    const failedInserts = await this.bulk(model, inserts, 'insert');
+    const retried = failedInserts.filter((failure) => failure.code === DUPLICATE_KEY).map((failure) => failure.document);
+    const failures = [
+      ...failedInserts.filter((failure) => failure.code !== DUPLICATE_KEY),
+      ...(await this.bulk(model, [...replacements, ...retried], 'replace')),
+    ];
+    for (const { document, message } of failures) {
+      counts[replacements.includes(document) ? 'update' : 'insert'] -= 1;
+      counts.failed += 1;
+      this.errors.push({ collection, id: document._id.toHexString(), message });
+      onFailure?.(document._id, message);
+    }
+  }
+
+  private async bulk<T extends { _id: Types.ObjectId }>(
+    model: Model<Device> | Model<Account>,
+    documents: T[],
+    kind: 'insert' | 'replace',
+  ): Promise<Array<{ document: T; code: unknown; message: string }>> {
+    if (documents.length === 0) return [];
+    const operations: mongo.AnyBulkWriteOperation[] = documents.map((document) =>
+      kind === 'insert'
+        ? { insertOne: { document: document as mongo.OptionalId<mongo.Document> } }
+        : { replaceOne: { filter: { _id: document._id }, replacement: document, upsert: true } },
+    );
     try {
       await model.collection.bulkWrite(operations, { ordered: false });
+      return [];
     } catch (error) {
       if (!(error instanceof mongo.MongoBulkWriteError)) throw error;
-      for (const failure of [error.writeErrors].flat()) {
-        const id = ids[failure.index];
-        const kind = 'insertOne' in operations[failure.index] ? 'insert' : 'update';
-        counts[kind] -= 1;
-        counts.failed += 1;
-        this.errors.push({ collection, id: id.toHexString(), message: failure.errmsg ?? String(failure.code) });
-        onFailure?.(id, failure.errmsg ?? String(failure.code));
-      }
+      return [error.writeErrors].flat().map((failure) => ({
+        document: documents[failure.index],
+        code: failure.code,
+        message: failure.errmsg ?? String(failure.code),
+      }));
     }
   }
 
