@@ -108,6 +108,22 @@ describe('planDevices', () => {
     expect('id' in resolution && resolution.id.equals(objectId)).toBe(true);
   });
 
+  it('gives a merged device the deviceUID of the document merged into it when it has none', () => {
+    const objectId = new Types.ObjectId();
+    const plan = planDevices(
+      [
+        { _id: 'hall', deviceUID: 'OLD' },
+        { _id: objectId, myId: 'hall' },
+      ],
+      rules,
+    );
+    expect(plan.devices).toEqual([expect.objectContaining({ myId: 'hall', deviceUID: 'OLD' })]);
+    expect(plan.notes.uidFrom).toEqual([
+      { device: objectId.toHexString(), field: 'deviceUID of "hall", merged into it', deviceUID: 'OLD' },
+    ]);
+    expect(plan.notes.refused).toEqual([]);
+  });
+
   it('merges a device stored under the 24-hex string of another one’s ObjectId', () => {
     const objectId = new Types.ObjectId();
     const plan = planDevices(

@@ -301,10 +301,22 @@ export function planDevices(sources: readonly SourceDocument[], rules: Conversio
     myIds.set(entry, myId);
   }
 
+  // A device without deviceUID takes the one a document merged into it carries, if any.
+  const mergedInto = new Map<DeviceEntry, DeviceEntry[]>();
+  for (const entry of claimOrder) {
+    let root = entry.mergedInto;
+    while (root?.mergedInto) root = root.mergedInto;
+    if (root) mergedInto.set(root, [...(mergedInto.get(root) ?? []), entry]);
+  }
   const byUid = new Map<string, DeviceEntry>();
   for (const entry of live()) {
     const myId = myIds.get(entry)!;
     let deviceUID = scalarString(entry.source.deviceUID);
+    const donor = deviceUID === undefined ? mergedInto.get(entry)?.find((merged) => scalarString(merged.source.deviceUID)) : undefined;
+    if (donor) {
+      deviceUID = scalarString(donor.source.deviceUID)!;
+      notes.uidFrom.push({ device: entry.label, field: `deviceUID of ${donor.label}, merged into it`, deviceUID });
+    }
     if (deviceUID === undefined && rules.uidFrom) {
       const field = rules.uidFrom;
       deviceUID = field === 'myId' ? myId : field === '_id' ? keyOf(entry.source._id) : scalarString(fieldAt(entry.source, field));

@@ -107,25 +107,7 @@ export async function migrateLb3(settings: MigrationSettings): Promise<Migration
     const deviceModel = target.model<Device>(Device.name, DeviceSchema);
     const accountModel = target.model<Account>(Account.name, AccountSchema);
     const writer = new Writer(settings.apply, deviceModel, accountModel);
-    const report: MigrationReport = {
-      mode: settings.apply ? 'apply' : 'dry-run',
-      source: { database: sourceDb.databaseName, devices: settings.fromDevices, accounts: settings.fromAccounts },
-      limit: settings.rules.maxDevicesPerAccount,
-      devices: undefined as unknown as MigrationReport['devices'],
-      accounts: {
-        read: 0,
-        converted: 0,
-        refused: [],
-        changed: [],
-        references: { read: 0, kept: 0, rewritten: 0, dropped: 0, duplicates: 0 },
-        fieldsNotCarried: {},
-        writes: emptyCounts(),
-      },
-      targetOnly: { devices: 0, accounts: 0 },
-      writeErrors: writer.errors,
-      upToDate: false,
-      timings: { devicesMs: 0, accountsMs: 0, integrityMs: 0, accountsPerSecond: 0, cpuMs: 0 },
-    };
+    const timings: MigrationReport['timings'] = { devicesMs: 0, accountsMs: 0, integrityMs: 0, accountsPerSecond: 0, cpuMs: 0 };
 
     let started = performance.now();
     const sourceDevices = sourceDb.collection<SourceDocument>(settings.fromDevices);
@@ -152,12 +134,26 @@ export async function migrateLb3(settings: MigrationSettings): Promise<Migration
     }
     // Every device is in place (or known to be refused) before any account is resolved.
     await pool.drain();
-    report.devices = { ...plan.notes, converted: plan.devices.length, keptIds: plan.keptIds, writes: deviceWrites };
-    report.timings.devicesMs = performance.now() - started;
+    const devices: MigrationReport['devices'] = {
+      ...plan.notes,
+      converted: plan.devices.length,
+      keptIds: plan.keptIds,
+      writes: deviceWrites,
+    };
+    timings.devicesMs = performance.now() - started;
 
     started = performance.now();
     const sourceAccounts = sourceDb.collection<SourceDocument>(settings.fromAccounts);
     const accountTotal = await sourceAccounts.estimatedDocumentCount();
+    const accounts: MigrationReport['accounts'] = {
+      read: 0,
+      converted: 0,
+      refused: [],
+      changed: [],
+      references: { read: 0, kept: 0, rewritten: 0, dropped: 0, duplicates: 0 },
+      fieldsNotCarried: {},
+      writes: emptyCounts(),
+    };
     const seenAccounts = new Set<string>();
     const extra = new Map<string, number>();
     let accountsDone = 0;
@@ -176,7 +172,7 @@ export async function migrateLb3(settings: MigrationSettings): Promise<Migration
         return outcome;
       });
       batch = [];
-      const refused = outcomes.map((outcome) => record(report, outcome));
+      const refused = outcomes.map((outcome) => record(accounts, outcome));
       await pool.add(async () => {
         const existing = await existingAccounts(
           accountModel,
@@ -191,7 +187,7 @@ export async function migrateLb3(settings: MigrationSettings): Promise<Migration
           'accounts',
           converted.map((account) => accountDocument(account, existing.get(account._id.toHexString()), now)),
           existing,
-          report.accounts.writes,
+          accounts.writes,
         );
         accountsDone += outcomes.length;
         progress.update(settings.apply ? 'Writing accounts' : 'Checking accounts', accountsDone, accountTotal);
@@ -203,34 +199,38 @@ export async function migrateLb3(settings: MigrationSettings): Promise<Migration
     }
     if (batch.length > 0) await flush();
     await pool.drain();
-    report.accounts.fieldsNotCarried = Object.fromEntries(extra);
-    report.timings.accountsMs = performance.now() - started;
-    report.timings.accountsPerSecond = report.accounts.read / ((report.timings.devicesMs + report.timings.accountsMs) / 1000);
+    accounts.fieldsNotCarried = Object.fromEntries(extra);
+    timings.accountsMs = performance.now() - started;
+    timings.accountsPerSecond = accounts.read / ((timings.devicesMs + timings.accountsMs) / 1000);
 
     const present = (counts: WriteCounts) => counts.update + counts.unchanged + (settings.apply ? counts.insert : 0);
     const [targetDevices, targetAccounts] = await Promise.all([
       deviceModel.collection.countDocuments({}),
       accountModel.collection.countDocuments({}),
     ]);
-    report.targetOnly = {
-      devices: targetDevices - present(report.devices.writes),
-      accounts: targetAccounts - present(report.accounts.writes),
+    const report: MigrationReport = {
+      mode: settings.apply ? 'apply' : 'dry-run',
+      source: { database: sourceDb.databaseName, devices: settings.fromDevices, accounts: settings.fromAccounts },
+      limit: settings.rules.maxDevicesPerAccount,
+      devices,
+      accounts,
+      targetOnly: { devices: targetDevices - present(devices.writes), accounts: targetAccounts - present(accounts.writes) },
+      writeErrors: writer.errors,
+      upToDate: [devices.writes, accounts.writes].every((counts) => counts.insert + counts.update + counts.failed === 0),
+      timings,
     };
-    report.upToDate = [report.devices.writes, report.accounts.writes].every(
-      (counts) => counts.insert + counts.update + counts.failed === 0,
-    );
 
     if (settings.apply) {
       started = performance.now();
-      progress.update('Checking integrity', 0);
+      progress.update('Checking integrity');
       // `npm run integrity`'s own scan, on the relation as the service declares it.
       const relation = new ReferencesMany<AccountDto>(ACCOUNT_DEVICES, target, settings.rules.maxDevicesPerAccount);
       const { accountsScanned, devicesScanned, damaged } = await new IntegrityService(relation).check({ fix: false });
       report.integrity = { accountsScanned, devicesScanned, damaged };
-      report.timings.integrityMs = performance.now() - started;
+      timings.integrityMs = performance.now() - started;
     }
     const cpu = process.cpuUsage();
-    report.timings.cpuMs = (cpu.user + cpu.system) / 1000;
+    timings.cpuMs = (cpu.user + cpu.system) / 1000;
     return report;
   } finally {
     progress.finish();
@@ -324,8 +324,10 @@ function dateIn(value: unknown): Date | undefined {
 }
 
 /** Adds one account's outcome to the report; a refusal's entry is returned for the caller to complete. */
-function record(report: MigrationReport, outcome: AccountOutcome): MigrationReport['accounts']['refused'][number] | undefined {
-  const accounts = report.accounts;
+function record(
+  accounts: MigrationReport['accounts'],
+  outcome: AccountOutcome,
+): MigrationReport['accounts']['refused'][number] | undefined {
   accounts.read += 1;
   accounts.references.read += outcome.references.read;
   accounts.references.dropped += outcome.references.read - outcome.references.kept - outcome.duplicates.length;

@@ -33,7 +33,7 @@ export function describeReport(report: MigrationReport, target: string): string 
   }
   if (devices.uidFrom.length > 0) {
     lines.push(
-      `  deviceUID taken from --uid-from for ${plural(devices.uidFrom.length, 'device')}:`,
+      `  deviceUID taken from elsewhere (a merged document, or --uid-from) for ${plural(devices.uidFrom.length, 'device')}:`,
       ...examples(devices.uidFrom.map((entry) => `${entry.device}: ${entry.field} → ${JSON.stringify(entry.deviceUID)}`)),
     );
   }

@@ -1,6 +1,6 @@
 /** Where the converter says how far it has got. */
 export interface Progress {
-  update(stage: string, done: number, total?: number): void;
+  update(stage: string, done?: number, total?: number): void;
   /** Clears the line, so the report starts on a clean one. */
   finish(): void;
 }
@@ -21,6 +21,7 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): P
       if (now - last < 100 && done !== total) return;
       last = now;
       shown = true;
+      if (done === undefined) return void stream.write(`\r\x1b[2K${stage}…`);
       const count = total === undefined ? done.toLocaleString('en') : `${done.toLocaleString('en')}/${total.toLocaleString('en')}`;
       const percent = total ? ` (${Math.floor((done / total) * 100)}%)` : '';
       stream.write(`\r\x1b[2K${stage}: ${count}${percent}`);
