@@ -65,6 +65,6 @@ function withDatabase(uri: string, database: string): string {
 }
 
 /** Never log credentials. */
-function redact(uri: string): string {
+export function redact(uri: string): string {
   return uri.replace(/\/\/[^@/]*@/, '//***@');
 }
