@@ -16,3 +16,13 @@ export function notFound(message: string, details?: ErrorDetail[]): NotFoundExce
 export function unprocessable(message: string, details?: ErrorDetail[]): UnprocessableEntityException {
   return new UnprocessableEntityException({ message, details });
 }
+
+/**
+ * A write the engine gave up on because of a concurrent one: MongoDB's WriteConflict (112), or
+ * PostgreSQL's deadlock or serialization failure under FerretDB. Retrying it is safe when the
+ * write is idempotent; otherwise it is a 503.
+ */
+export function isWriteConflict(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === 112 || /deadlock detected|could not serialize access/i.test(String(message));
+}

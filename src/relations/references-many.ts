@@ -1,6 +1,6 @@
 import { Logger, ServiceUnavailableException } from '@nestjs/common';
 import mongoose, { type Connection, type Model, type Query, type Schema, Types } from 'mongoose';
-import { notFound } from '../common/errors.js';
+import { isWriteConflict, notFound } from '../common/errors.js';
 import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
 import { type Page } from '../common/filter/page.js';
 import { projectionWith, without } from '../common/filter/projection.js';
@@ -149,9 +149,11 @@ async function markOne(model: AnyModel, filter: object, options: { projection?: 
 export async function markIds(model: AnyModel, ids: readonly Id[]): Promise<number> {
   let matched = 0;
   for (const batch of chunks(ids, WRITE_BATCH)) {
-    const result = await model.collection.bulkWrite(
-      batch.map((_id) => ({ updateOne: { filter: { _id }, update: markUpdate(model) } })),
-      { ordered: false },
+    const result = await retryConflicts(() =>
+      model.collection.bulkWrite(
+        batch.map((_id) => ({ updateOne: { filter: { _id }, update: markUpdate(model) } })),
+        { ordered: false },
+      ),
     );
     matched += result.matchedCount;
   }
@@ -202,9 +204,25 @@ export async function pullEverywhere(model: AnyModel, ids: readonly Id[]): Promi
     const match = batch.length === 1 ? batch[0] : { $in: batch };
     await Promise.all(
       referencingPaths(model.db, model.modelName).map(({ source, path }) =>
-        source.updateMany({ [path]: match }, { $pull: { [path]: match } }).exec(),
+        retryConflicts(() => source.updateMany({ [path]: match }, { $pull: { [path]: match } }).exec()),
       ),
     );
+  }
+}
+
+/**
+ * Runs an idempotent write of many documents again when the engine gave up on it because of a
+ * concurrent one: MongoDB retries its write conflicts itself, but FerretDB (on PostgreSQL)
+ * answers two pulls that lock the same lists in opposite orders with "deadlock detected".
+ */
+async function retryConflicts<R>(write: () => Promise<R>, attempts = 5): Promise<R> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await write();
+    } catch (error) {
+      if (attempt >= attempts || !isWriteConflict(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 5 * attempt * Math.random()));
+    }
   }
 }
 
@@ -229,7 +247,7 @@ export async function removePulled(model: AnyModel): Promise<number> {
   removals.delete(model);
   let removed = 0;
   for (const batch of chunks(ids, IN_BATCH)) {
-    const result = await model.collection.deleteMany({ _id: { $in: batch }, [DELETING]: { $exists: true } });
+    const result = await retryConflicts(() => model.collection.deleteMany({ _id: { $in: batch }, [DELETING]: { $exists: true } }));
     removed += result.deletedCount;
   }
   return removed;
@@ -251,7 +269,9 @@ export async function finishAbandoned(model: AnyModel, before = new Date()): Pro
     if (marked.length === 0) return finished;
     const ids = marked.map((document) => document._id);
     await pullEverywhere(model, ids);
-    for (const batch of chunks(ids, IN_BATCH)) await model.collection.deleteMany({ _id: { $in: batch }, [DELETING]: { $exists: true } });
+    for (const batch of chunks(ids, IN_BATCH)) {
+      await retryConflicts(() => model.collection.deleteMany({ _id: { $in: batch }, [DELETING]: { $exists: true } }));
+    }
     finished += ids.length;
     if (marked.length < WRITE_BATCH) return finished;
   }

@@ -5,6 +5,7 @@ import mongoose from 'mongoose';
 
 const { MongoNetworkError, MongoServerError } = mongoose.mongo;
 import { type ErrorDetail, type ErrorResponse } from '../dto/error-response.dto.js';
+import { isWriteConflict } from '../errors.js';
 
 const DUPLICATE_KEY = 11000;
 /** The server stopped an operation at its maxTimeMS (DB_TIMEOUT_MS). */
@@ -57,6 +58,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
       const field = duplicateKeyField(exception);
       const message = field ? `${field} is already taken` : 'A unique value is already taken';
       return { statusCode: HttpStatus.CONFLICT, message, details: field ? [{ path: field, code: 'duplicate', message }] : undefined };
+    }
+    if (exception instanceof MongoServerError && isWriteConflict(exception)) {
+      return { statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: 'The database was busy with a conflicting write; try again' };
     }
     if (exception instanceof MongoServerError && exception.code === MAX_TIME_MS_EXPIRED) {
       return { statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: 'The database did not answer in time; try again shortly' };
