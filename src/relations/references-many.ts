@@ -204,7 +204,7 @@ export async function pullEverywhere(model: AnyModel, ids: readonly Id[]): Promi
     const match = batch.length === 1 ? batch[0] : { $in: batch };
     await Promise.all(
       referencingPaths(model.db, model.modelName).map(({ source, path }) =>
-        retryConflicts(() => source.updateMany({ [path]: match }, { $pull: { [path]: match } }).exec()),
+        retryConflicts(() => updateLists(source, { [path]: match }, { $pull: { [path]: match } }, true)),
       ),
     );
   }
@@ -236,6 +236,28 @@ function referencingPaths(connection: Connection, target: string): Array<{ sourc
     });
   }
   return found;
+}
+
+/**
+ * A write of source lists on the driver's collection, as the model would send it: `updatedAt`
+ * set when the schema keeps timestamps, the revision incremented, the connection's time limit.
+ * The relation's writes are its hot path (a link is the benchmark's W3, a pull runs for every
+ * deleted target), and Mongoose's casting and middleware cost as much CPU as the write itself;
+ * everything these writes carry is already cast by the relation.
+ */
+export function updateLists(
+  model: AnyModel,
+  filter: Record<string, unknown>,
+  update: { $set?: Record<string, unknown> } & Record<string, unknown>,
+  many = false,
+) {
+  const stamped = {
+    ...update,
+    $set: { ...update.$set, ...(model.schema.path('updatedAt') && { updatedAt: new Date() }) },
+    $inc: { [REVISION]: 1 },
+  };
+  const options = { maxTimeMS: model.db.get('maxTimeMS') as number | undefined };
+  return many ? model.collection.updateMany(filter, stamped, options) : model.collection.updateOne(filter, stamped, options);
 }
 
 /** Marked ids whose P is done and whose R waits for the sweeper, per model. */
@@ -377,16 +399,15 @@ export class ReferencesMany<S extends { _id: Id } = Doc, T extends { _id: Id } =
     const resolved = isIdKey(key) ? undefined : await this.findTarget(key);
     const targetId = isIdKey(key) ? key._id : resolved!._id;
     for (let attempt = 1; ; attempt += 1) {
-      const { modifiedCount } = await this.sources
-        .updateOne(
-          { _id: sourceId, [this.list]: { $ne: targetId }, [`${this.list}.${this.maxSize - 1}`]: { $exists: false } },
-          { $push: { [this.list]: targetId } },
-        )
-        .exec();
+      const { modifiedCount } = await updateLists(
+        this.sources,
+        { _id: sourceId, [this.list]: { $ne: targetId }, [`${this.list}.${this.maxSize - 1}`]: { $exists: false } },
+        { $push: { [this.list]: targetId } },
+      );
       const target = await this.targets.findOne({ _id: targetId }, this.shapes.targetFields).lean<T>().exec();
       if (!target) {
         if (modifiedCount === 1)
-          await this.sources.updateOne({ _id: sourceId, [this.list]: targetId }, { $pull: { [this.list]: targetId } }).exec();
+          await updateLists(this.sources, { _id: sourceId, [this.list]: targetId }, { $pull: { [this.list]: targetId } });
         throw this.targetNotFound(key);
       }
       if (modifiedCount === 1) return target;
@@ -402,7 +423,7 @@ export class ReferencesMany<S extends { _id: Id } = Doc, T extends { _id: Id } =
   /** Unlinks a target; the target itself stays. 404 unless it was linked. */
   async unlink(sourceId: Id, key: Key): Promise<void> {
     const targetId = await this.idOf(key);
-    const result = await this.sources.updateOne({ _id: sourceId, [this.list]: targetId }, { $pull: { [this.list]: targetId } }).exec();
+    const result = await updateLists(this.sources, { _id: sourceId, [this.list]: targetId }, { $pull: { [this.list]: targetId } });
     if (result.matchedCount === 0) throw await this.notLinked(sourceId, key);
   }
 
