@@ -33,7 +33,7 @@ export class ParseWherePipe implements PipeTransform<Record<string, unknown>, Mo
   }
 }
 
-/** `?include=devices`, `?include=["devices"]` or `?include[0]=devices`. */
+/** `?include=<relation>`, `?include=["<relation>"]` or `?include[0]=<relation>`. */
 function readIncludeShorthand(value: unknown): unknown {
   if (typeof value === 'string' && (value.startsWith('[') || value.startsWith('{'))) return readQueryObject(value, 'include');
   return value;

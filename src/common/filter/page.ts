@@ -7,7 +7,7 @@ export interface Page<T> {
 /**
  * A page and the total behind it, counting only when the page cannot tell: one more row than
  * the page is fetched, and if it does not come, the total is what was skipped plus what came.
- * The usual short list (an account's few devices, a device's accounts) costs one query, not two.
+ * The usual short list (a few related documents, say) costs one query, not two.
  */
 export async function pageOf<T>(
   fetch: (limit: number) => Promise<T[]>,

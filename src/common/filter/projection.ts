@@ -1,5 +1,5 @@
 /**
- * A projection that also fetches the fields the service needs (to map populated devices,
+ * A projection that also fetches the fields the service needs (to map included documents,
  * say), with the list of those to remove again before answering, so `fields` is honoured
  * exactly without breaking the relation.
  */

@@ -2,7 +2,7 @@ import { type ArgumentMetadata, Injectable, ValidationPipe } from '@nestjs/commo
 
 /**
  * The global ValidationPipe, for request bodies. Path parameters and query strings have pipes
- * of their own (ObjectId, device key, filter language); running class-validator over them as
+ * of their own (ObjectIds, alternate keys, the filter language); running class-validator over them as
  * well cost measurable time on every request and checked nothing.
  */
 @Injectable()
