@@ -17,7 +17,6 @@ const DATABASE_DOWN = fieldError(503, 'databaseDown', 'database', 'down', 'The d
 
 /** Health checks for orchestrators: open without an API key and never rate limited. */
 @ApiTags('health')
-@Public()
 @Controller('health')
 export class HealthController {
   constructor(
@@ -30,6 +29,7 @@ export class HealthController {
 
   /** Liveness: the process answers. It does not look at the database. */
   @Get()
+  @Public()
   @Responds(200, 'The process is alive')
   checkLiveness(): LivenessDto {
     return { status: 'ok' };
@@ -37,6 +37,7 @@ export class HealthController {
 
   /** Readiness: the database answers a ping; names the engine and its version. 503 while it does not. */
   @Get('ready')
+  @Public()
   @Responds(200, 'The database answers; which engine it is')
   @ApiErrors(DATABASE_DOWN)
   async checkReadiness(): Promise<ReadinessDto> {
