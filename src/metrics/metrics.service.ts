@@ -26,6 +26,8 @@ interface PoolState {
 interface StartedCommand {
   name: string;
   collection: string;
+  /** performance.now() when the driver sent it: the driver's own `duration` is in whole milliseconds. */
+  sentAt: number;
 }
 
 /**
@@ -99,7 +101,7 @@ export class MetricsService implements OnModuleInit {
   private instrumentDatabase(client: mongo.MongoClient): void {
     const durations = new Histogram({
       name: 'mongodb_command_duration_seconds',
-      help: 'Time the MongoDB driver waited for a command, by command name, collection and outcome',
+      help: 'Time the MongoDB driver waited for a command, by command name, collection and outcome (failure: an error or write errors)',
       labelNames: ['command', 'collection', 'outcome'] as const,
       buckets: DATABASE_BUCKETS,
       registers: [this.registry],
@@ -108,17 +110,23 @@ export class MetricsService implements OnModuleInit {
       const target = event.command[event.commandName] as unknown;
       // getMore names its collection apart; database-wide commands (`aggregate: 1`, ping) have none.
       const collection = event.commandName === 'getMore' ? event.command.collection : target;
-      this.commands.set(event.requestId, { name: event.commandName, collection: typeof collection === 'string' ? collection : '' });
+      this.commands.set(event.requestId, {
+        name: event.commandName,
+        collection: typeof collection === 'string' ? collection : '',
+        sentAt: performance.now(),
+      });
     });
     const finished = (event: mongo.CommandSucceededEvent | mongo.CommandFailedEvent, outcome: 'success' | 'failure') => {
       const started = this.commands.get(event.requestId);
+      if (!started) return; // sent before the listeners were attached, during start-up
       this.commands.delete(event.requestId);
-      durations.observe(
-        { command: started?.name ?? event.commandName, collection: started?.collection ?? '', outcome },
-        event.duration / 1000,
-      );
+      durations.observe({ command: started.name, collection: started.collection, outcome }, (performance.now() - started.sentAt) / 1000);
     };
-    client.on('commandSucceeded', (event) => finished(event, 'success'));
+    // A write the server refused (a duplicate key, a failed validation) still answers ok: 1.
+    client.on('commandSucceeded', (event) => {
+      const reply = event.reply as { writeErrors?: unknown; writeConcernError?: unknown } | undefined;
+      finished(event, reply?.writeErrors || reply?.writeConcernError ? 'failure' : 'success');
+    });
     client.on('commandFailed', (event) => finished(event, 'failure'));
 
     // Tracked by connection id, not by counting, because the pool opened its first connection
