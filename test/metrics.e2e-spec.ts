@@ -107,7 +107,12 @@ describe('GET /metrics', () => {
 
   it("includes Node's process metrics", async () => {
     const samples = await scrape(t);
-    for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_p99_seconds']) {
+    for (const name of [
+      'process_cpu_user_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_p99_seconds',
+    ]) {
       expect(select(samples, name).length).toBeGreaterThanOrEqual(1);
     }
   });

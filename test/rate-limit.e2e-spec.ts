@@ -80,7 +80,8 @@ describe('Rate limit, in memory', () => {
     /** Sends `count` requests as if from `client` through a proxy; returns the statuses. */
     async function from(app: TestApp, client: string, count: number): Promise<number[]> {
       const statuses: number[] = [];
-      for (let i = 0; i < count; i += 1) statuses.push((await request(app.http).get('/api/devices/count').set('x-forwarded-for', client)).status);
+      for (let i = 0; i < count; i += 1)
+        statuses.push((await request(app.http).get('/api/devices/count').set('x-forwarded-for', client)).status);
       return statuses;
     }
 
@@ -192,7 +193,13 @@ describe('Rate limit shared in Redis (REDIS_URL)', () => {
     await request(t.http).get('/api/devices').expect(200);
     redis.pause();
     try {
-      const statuses = await Promise.all(Array.from({ length: 4 }, () => request(t.http).get('/api/devices').then((res) => res.status)));
+      const statuses = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          request(t.http)
+            .get('/api/devices')
+            .then((res) => res.status),
+        ),
+      );
       expect(statuses).toEqual(Array(4).fill(200));
       expect(redisWarnings().length).toBeGreaterThanOrEqual(1);
     } finally {

@@ -177,7 +177,11 @@ export class MetricsService implements OnModuleInit {
       });
     poolGauge('mongodb_pool_connections', 'Connections open in the pool, by server', (state) => state.open.size);
     poolGauge('mongodb_pool_connections_checked_out', 'Connections in use by an operation, by server', (state) => state.checkedOut.size);
-    poolGauge('mongodb_pool_connections_available', 'Open connections not in use, by server', (state) => state.open.size - state.checkedOut.size);
+    poolGauge(
+      'mongodb_pool_connections_available',
+      'Open connections not in use, by server',
+      (state) => state.open.size - state.checkedOut.size,
+    );
     poolGauge('mongodb_pool_checkouts_waiting', 'Operations waiting for a connection, by server', (state) => state.waiting);
     new Gauge({
       name: 'mongodb_pool_max_size',

@@ -11,9 +11,14 @@ const KEY_PREFIX = 'refmany:rate-limit:';
 
 /**
  * A Redis on the same network answers in well under a millisecond; past this a request stops
- * waiting for it and is let through (see `registerRateLimit`).
+ * waiting for it and is let through (see `registerRateLimit`). Generous, because the timer is
+ * measured on this process's event loop: an instance starved of CPU would otherwise take a slow
+ * loop for a hung Redis and stop counting.
  */
-const REDIS_COMMAND_TIMEOUT_MS = 500;
+const REDIS_COMMAND_TIMEOUT_MS = 2_000;
+
+/** While Redis is unavailable, one request this often tries it; the others do not wait for it. */
+const PROBE_INTERVAL_MS = 1_000;
 
 /** Fixed windows, as the in-memory store keeps them: the first request of a window starts its clock. */
 const INCREMENT = `
@@ -59,17 +64,22 @@ export async function registerRateLimit(app: NestFastifyApplication, security: C
       );
     },
   });
-  if (counters) app.getHttpAdapter().getInstance().addHook('onClose', () => counters.close());
+  if (counters)
+    app
+      .getHttpAdapter()
+      .getInstance()
+      .addHook('onClose', () => counters.close());
 }
 
 /**
  * Counters in Redis, through a client that never queues: while Redis is away a command fails at
  * once (or after REDIS_COMMAND_TIMEOUT_MS if Redis hangs) instead of holding the request until
- * Redis returns. One warning when Redis goes away and one line when it is back, not one per
- * request.
+ * Redis returns, and the client reconnects by itself. One warning when Redis goes away and one
+ * line when it is back, not one per request.
  */
 class RedisCounters {
   private unavailableSince?: number;
+  private lastProbe = 0;
 
   private constructor(private readonly redis: RateLimitRedis) {
     redis.defineCommand('rateLimitIncrement', { numberOfKeys: 1, lua: INCREMENT });
@@ -96,8 +106,17 @@ class RedisCounters {
     return counters;
   }
 
-  /** The count in this window including this request, and the milliseconds left in it. */
+  /**
+   * The count in this window including this request, and the milliseconds left in it. While
+   * Redis is unavailable this fails at once but for one probe a second, so a Redis that hangs
+   * delays one request a second by REDIS_COMMAND_TIMEOUT_MS, not every request.
+   */
   async increment(key: string, windowMs: number): Promise<{ current: number; ttl: number }> {
+    if (this.unavailableSince !== undefined) {
+      const now = Date.now();
+      if (now - this.lastProbe < PROBE_INTERVAL_MS) throw new Error('Redis is unavailable');
+      this.lastProbe = now;
+    }
     try {
       const [current, ttl] = await this.redis.rateLimitIncrement(KEY_PREFIX + key, windowMs);
       this.available();
