@@ -6,7 +6,14 @@ import { type Connection, type Model } from 'mongoose';
 import { Account } from '../../src/accounts/schemas/account.schema.js';
 import { AppModule } from '../../src/app.module.js';
 import { configureApp, createAdapter } from '../../src/app.setup.js';
-import { databaseConfig, httpConfig, loggingConfig, metricsConfig, relationConfig, securityConfig } from '../../src/config/config.module.js';
+import {
+  databaseConfig,
+  httpConfig,
+  loggingConfig,
+  metricsConfig,
+  relationConfig,
+  securityConfig,
+} from '../../src/config/config.module.js';
 import { type Configuration, loadConfiguration } from '../../src/config/configuration.js';
 import { Device } from '../../src/devices/schemas/device.schema.js';
 
