@@ -59,6 +59,7 @@ describe('Rate limit, in memory', () => {
 
   it('answers 429 to a body it has not read, and stores nothing', async () => {
     t = await limited(1);
+    await t.clear();
     await request(t.http).get('/api/devices').expect(200);
     const res = await request(t.http).post('/api/devices').send({ myId: 'late', deviceUID: 'UID-LATE' });
     expect429(res, 1);
