@@ -41,7 +41,7 @@ interface StartedCommand {
  */
 @Injectable()
 export class MetricsService implements OnModuleInit {
-  readonly enabled: boolean;
+  private readonly enabled: boolean;
   private readonly registry = new Registry();
   private readonly pools = new Map<string, PoolState>();
   private readonly commands = new Map<number, StartedCommand>();
