@@ -17,6 +17,7 @@ const DATABASE_DOWN = fieldError(503, 'databaseDown', 'database', 'down', 'The d
 
 /** Health checks for orchestrators: open without an API key and never rate limited. */
 @ApiTags('health')
+@Public()
 @Controller('health')
 export class HealthController {
   constructor(
@@ -29,7 +30,6 @@ export class HealthController {
 
   /** Liveness: the process answers. It does not look at the database. */
   @Get()
-  @Public()
   @Responds(200, 'The process is alive')
   checkLiveness(): LivenessDto {
     return { status: 'ok' };
@@ -37,7 +37,6 @@ export class HealthController {
 
   /** Readiness: the database answers a ping; names the engine and its version. 503 while it does not. */
   @Get('ready')
-  @Public()
   @Responds(200, 'The database answers; which engine it is')
   @ApiErrors(DATABASE_DOWN)
   async checkReadiness(): Promise<ReadinessDto> {
