@@ -5,8 +5,11 @@ import qs from 'qs';
 import { FILTER_LIMITS } from './common/filter/filter.limits.js';
 import { PROTO_KEY_STANDIN } from './common/filter/filter.parser.js';
 import { createOpenApiDocument } from './common/openapi/openapi-document.js';
+import { registerRateLimit } from './common/http/rate-limit.js';
 import { securityHeaders } from './common/http/security-headers.js';
+import { securityConfig } from './config/config.module.js';
 import { type Configuration } from './config/configuration.js';
+import { type TrustProxy } from './config/trust-proxy.js';
 import { createLogger, RequestLogController, requestId } from './logging/logger.js';
 
 type HttpConfiguration = Configuration['http'];
@@ -27,11 +30,19 @@ function parseFlat(query: string): Record<string, string | string[]> {
   return result;
 }
 
+/** A hop count as the function Fastify makes of it (its types take no number, its code does). */
+function fastifyTrustProxy(trust: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof trust === 'number' ? (_address, hop) => hop < trust : trust;
+}
+
 export function createAdapter(http: HttpConfiguration, logging: Configuration['logging']): FastifyAdapter {
   const adapter = new FastifyAdapter({
     loggerInstance: createLogger(logging),
     logController: new RequestLogController(),
     genReqId: requestId,
+    // Behind a proxy or load balancer, the client's address (rate limit, logs) is the one the
+    // trusted hops forwarded; without it every client behind the proxy shares one address.
+    trustProxy: fastifyTrustProxy(http.trustProxy),
     bodyLimit: http.bodyLimitBytes,
     // A client that trickles its request in is cut off (408); a request not answered in time
     // gets 503 (Fastify's own timer, cheaper than an interceptor around every handler).
@@ -93,14 +104,18 @@ export async function configureApp(app: NestFastifyApplication, http: HttpConfig
     exclude: [
       { path: 'health', method: RequestMethod.GET },
       { path: 'health/ready', method: RequestMethod.GET },
+      { path: 'metrics', method: RequestMethod.GET },
     ],
   });
+  // Before any route is registered (Nest's in app.init(), Swagger's below), so that every one of
+  // them is counted but those that opt out.
+  await registerRateLimit(app, app.get<Configuration['security']>(securityConfig.KEY));
   if (http.corsOrigins) {
     app.enableCors({
       origin: http.corsOrigins,
       methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
       allowedHeaders: ['Content-Type', 'Authorization', 'X-API-Key', 'X-Request-Id'],
-      exposedHeaders: ['X-Total-Count', 'X-Request-Id', 'Retry-After'],
+      exposedHeaders: ['X-Total-Count', 'X-Request-Id', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
     });
   }
   const document = createOpenApiDocument(app, {

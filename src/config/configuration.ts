@@ -1,4 +1,5 @@
-import { type EnvironmentVariables, type LogLevel, validateEnvironment } from './env.validation.js';
+import { type EnvironmentVariables, type LogLevel, type MetricsMode, validateEnvironment } from './env.validation.js';
+import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 
 export type ApiRole = 'read' | 'write';
 
@@ -12,6 +13,8 @@ export interface Configuration {
     shutdownTimeoutMs: number;
     /** Undefined: CORS off. */
     corsOrigins?: string[];
+    /** Which X-Forwarded-For hops name the client (Fastify's `trustProxy`); false: none. */
+    trustProxy: TrustProxy;
   };
   database: {
     /** Unset: the embedded engine is resolved (DESIGN.md, Database). */
@@ -27,7 +30,11 @@ export interface Configuration {
     /** 0 turns rate limiting off. */
     rateLimitMax: number;
     rateLimitWindowS: number;
+    /** Where every instance counts requests together; undefined: each instance in its own memory. */
+    rateLimitRedisUrl?: string;
   };
+  /** GET /metrics: `off`, open to anyone (`public`), or only with an API key (`key`). */
+  metrics: { mode: MetricsMode };
   logging: { level: LogLevel; format: 'json' | 'pretty' };
 }
 
@@ -47,6 +54,7 @@ export function loadConfiguration(raw: Record<string, unknown> = process.env): C
             .map((origin) => origin.trim())
             .filter(Boolean)
         : undefined,
+      trustProxy: env.TRUST_PROXY ? parseTrustProxy(env.TRUST_PROXY)! : false,
     },
     database: { uri: env.MONGODB_URI, dataDir: dataDir || undefined, timeoutMs: env.DB_TIMEOUT_MS ?? 5_000 },
     relation: { maxDevicesPerAccount: env.MAX_DEVICES_PER_ACCOUNT ?? 10_000 },
@@ -54,7 +62,10 @@ export function loadConfiguration(raw: Record<string, unknown> = process.env): C
       apiKeys: env.API_KEYS ? parseApiKeys(env.API_KEYS) : undefined,
       rateLimitMax: env.RATE_LIMIT_MAX ?? 6_000,
       rateLimitWindowS: env.RATE_LIMIT_WINDOW_S ?? 60,
+      rateLimitRedisUrl: env.REDIS_URL,
     },
+    // Metrics show traffic and timings: behind a key whenever the API itself is.
+    metrics: { mode: env.METRICS ?? (env.API_KEYS ? 'key' : 'public') },
     logging: {
       level: env.LOG_LEVEL ?? 'info',
       // Pretty only for a person at a terminal outside production, unless asked explicitly.

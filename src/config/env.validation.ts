@@ -1,8 +1,11 @@
 import { plainToInstance } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, ValidateBy, validateSync } from 'class-validator';
+import { parseTrustProxy } from './trust-proxy.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+const METRICS_MODES = ['off', 'public', 'key'] as const;
+export type MetricsMode = (typeof METRICS_MODES)[number];
 
 /** Every environment variable the service reads, with its type and range (README, Configuration). */
 export class EnvironmentVariables {
@@ -47,6 +50,32 @@ export class EnvironmentVariables {
   @Min(1)
   @Max(86_400)
   RATE_LIMIT_WINDOW_S?: number;
+
+  @IsOptional()
+  @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL?: string;
+
+  @IsOptional()
+  @ValidateBy({
+    name: 'isTrustProxy',
+    validator: {
+      validate: (value) => typeof value === 'string' && parseTrustProxy(value) !== undefined,
+      defaultMessage: () =>
+        'TRUST_PROXY must be true, false, a number of proxy hops, or a comma-separated list of proxy addresses or CIDRs (or loopback, linklocal, uniquelocal)',
+    },
+  })
+  TRUST_PROXY?: string;
+
+  @IsOptional()
+  @IsIn(METRICS_MODES, { message: `METRICS must be one of ${METRICS_MODES.join(', ')}` })
+  @ValidateBy({
+    name: 'metricsKeyNeedsApiKeys',
+    validator: {
+      validate: (value, args) => value !== 'key' || Boolean((args?.object as EnvironmentVariables).API_KEYS),
+      defaultMessage: () => 'METRICS=key needs API_KEYS: /metrics would then take a key that cannot exist',
+    },
+  })
+  METRICS?: MetricsMode;
 
   @IsOptional()
   @IsInt()

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, Module, type OnApplicationBootstrap, type O
 import { type ConfigType } from '@nestjs/config';
 import { InjectConnection, MongooseModule } from '@nestjs/mongoose';
 import { type Connection } from 'mongoose';
-import { databaseConfig } from '../config/config.module.js';
+import { databaseConfig, metricsConfig } from '../config/config.module.js';
 import { type DatabaseEngine } from './database-engine.js';
 import { resolveDatabase } from './resolve-database.js';
 
@@ -66,14 +66,16 @@ function limitEveryOperation(connection: Connection, timeoutMs: number): Connect
     DatabaseEngineModule,
     MongooseModule.forRootAsync({
       imports: [DatabaseEngineModule],
-      inject: [DATABASE_ENGINE, databaseConfig.KEY],
-      useFactory: (engine: DatabaseEngine, config: ConfigType<typeof databaseConfig>) => ({
+      inject: [DATABASE_ENGINE, databaseConfig.KEY, metricsConfig.KEY],
+      useFactory: (engine: DatabaseEngine, config: ConfigType<typeof databaseConfig>, metrics: ConfigType<typeof metricsConfig>) => ({
         uri: engine.uri,
         // Every operation carries a server-side time limit, so no request leaves work running in
         // the database after it has been answered (DESIGN.md, Invariant 4); the socket timeout is
         // the last line when the server does not answer at all.
         connectionFactory: (connection: Connection) => limitEveryOperation(connection, config.timeoutMs),
         socketTimeoutMS: 2 * config.timeoutMs,
+        // Command durations for /metrics (src/metrics); off, the driver builds no events.
+        monitorCommands: metrics.mode !== 'off',
         // A request that needs an unavailable database fails within DB_TIMEOUT_MS (503)
         // instead of waiting for it, whether the driver is selecting a server or Mongoose
         // is buffering the operation until it reconnects.

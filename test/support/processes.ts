@@ -92,3 +92,24 @@ export function runService(env: Record<string, string | undefined>, port?: numbe
     },
   };
 }
+
+/** Resolves once the service answers /health/ready (its database reachable); fails if it exits first. */
+export async function waitUntilReady(service: ServiceProcess, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (service.child.exitCode !== null) throw new Error(`exited early:\n${service.lines.join('\n')}`);
+    try {
+      if ((await fetch(`${service.url}/health/ready`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`not ready within ${timeoutMs} ms:\n${service.lines.join('\n')}`);
+}
+
+/** SIGTERM, then waits for the exit. */
+export async function stopService(service: ServiceProcess): Promise<void> {
+  if (service.child.exitCode === null && service.child.signalCode === null) service.child.kill('SIGTERM');
+  await service.exited;
+}

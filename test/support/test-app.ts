@@ -6,7 +6,14 @@ import { type Connection, type Model } from 'mongoose';
 import { Account } from '../../src/accounts/schemas/account.schema.js';
 import { AppModule } from '../../src/app.module.js';
 import { configureApp, createAdapter } from '../../src/app.setup.js';
-import { databaseConfig, httpConfig, loggingConfig, relationConfig, securityConfig } from '../../src/config/config.module.js';
+import {
+  databaseConfig,
+  httpConfig,
+  loggingConfig,
+  metricsConfig,
+  relationConfig,
+  securityConfig,
+} from '../../src/config/config.module.js';
 import { type Configuration, loadConfiguration } from '../../src/config/configuration.js';
 import { Device } from '../../src/devices/schemas/device.schema.js';
 
@@ -44,6 +51,7 @@ export async function createTestApp(options: TestAppOptions | TestAppOptions['cu
     database: { ...base.database, ...overrides.database },
     relation: { ...base.relation, ...overrides.relation },
     security: { ...base.security, rateLimitMax: 0, ...overrides.security },
+    metrics: { ...base.metrics, ...overrides.metrics },
     logging: { ...base.logging, level: 'error', format: 'json', ...overrides.logging },
   };
   let builder = Test.createTestingModule({ imports: [AppModule] })
@@ -55,6 +63,8 @@ export async function createTestApp(options: TestAppOptions | TestAppOptions['cu
     .useValue(config.relation)
     .overrideProvider(securityConfig.KEY)
     .useValue(config.security)
+    .overrideProvider(metricsConfig.KEY)
+    .useValue(config.metrics)
     .overrideProvider(loggingConfig.KEY)
     .useValue(config.logging);
   if (customise) builder = customise(builder);

@@ -31,6 +31,12 @@ export class ApiKeyGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     if (!this.keys) return true;
     if (this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()])) return true;
+    return this.verify(context);
+  }
+
+  /** The key check alone, public or not: for routes whose openness is configured (/metrics). */
+  verify(context: ExecutionContext): boolean {
+    if (!this.keys) return true;
     const http = context.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const presented = presentedKey(request);
