@@ -138,10 +138,10 @@ describe('npm run migrate:lb3', () => {
       expect.arrayContaining([expect.objectContaining({ key: { deviceIds: 1 } })]),
     );
     const stored = await target.collection('devices').findOne({ myId: 'hall' });
-    expect(Object.keys(stored!)).toEqual(['_id', 'myId', 'deviceUID', 'createdAt', 'updatedAt']);
+    expect(Object.keys(stored!)).toEqual(['_id', 'myId', 'deviceUID', 'createdAt', 'updatedAt', 'rev']);
     expect(stored!._id).toBeInstanceOf(Types.ObjectId);
     const storedAccount = await target.collection('accounts').findOne({ _id: accountId });
-    expect(Object.keys(storedAccount!)).toEqual(['_id', 'name', 'deviceIds', 'createdAt', 'updatedAt']);
+    expect(Object.keys(storedAccount!)).toEqual(['_id', 'name', 'deviceIds', 'createdAt', 'updatedAt', 'rev']);
     expect(storedAccount!.deviceIds.every((id: unknown) => id instanceof Types.ObjectId)).toBe(true);
   });
 

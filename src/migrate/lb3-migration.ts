@@ -5,6 +5,7 @@ import { ACCOUNT_DEVICES } from '../accounts/account-devices.relation.js';
 import { type AccountDto } from '../accounts/dto/account.dto.js';
 import { type IntegrityReport, IntegrityService } from '../integrity/integrity.service.js';
 import { ReferencesMany } from '../relations/references-many.js';
+import { REVISION } from '../common/schema/revision.plugin.js';
 import {
   type AccountOutcome,
   type ConversionRules,
@@ -378,10 +379,20 @@ function emptyCounts(): WriteCounts {
   return { insert: 0, update: 0, unchanged: 0, failed: 0 };
 }
 
-/** Compares what is stored with what would be written: ObjectIds by value, dates by instant, arrays by element. */
+/**
+ * Compares what is stored with what would be written: ObjectIds by value, dates by instant,
+ * arrays by element. The stored revision (the service's write counter) is not content.
+ */
 export function sameDocument(stored: Record<string, unknown>, wanted: Record<string, unknown>): boolean {
   const keys = Object.keys(wanted);
-  return Object.keys(stored).length === keys.length && keys.every((key) => sameValue(stored[key], wanted[key]));
+  const storedKeys = Object.keys(stored).filter((key) => key !== REVISION);
+  return storedKeys.length === keys.length && keys.every((key) => sameValue(stored[key], wanted[key]));
+}
+
+/** As the service writes it: a new document at revision 0, a changed one a revision on. */
+function withRevision<T extends object>(document: T, stored: Record<string, unknown> | undefined): T & { [REVISION]: number } {
+  const previous = typeof stored?.[REVISION] === 'number' ? (stored[REVISION] as number) : undefined;
+  return { ...document, [REVISION]: previous === undefined ? 0 : previous + 1 };
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
@@ -416,7 +427,7 @@ class Writer {
     for (const document of documents) {
       const stored = existing.get(document._id.toHexString());
       if (stored && sameDocument(stored, document)) counts.unchanged += 1;
-      else (stored ? replacements : inserts).push(document);
+      else (stored ? replacements : inserts).push(withRevision(document, stored));
     }
     counts.insert += inserts.length;
     counts.update += replacements.length;
