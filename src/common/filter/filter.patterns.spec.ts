@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { ServiceUnavailableException } from '@nestjs/common';
 import fc from 'fast-check';
 import { findSuperLinearPatterns, readPattern } from './filter.patterns.js';
 
@@ -153,5 +154,19 @@ describe('findSuperLinearPatterns (recheck)', () => {
         message: expect.stringMatching(/exponential/),
       },
     ]);
+  });
+});
+
+describe('findSuperLinearPatterns under a flood of new patterns', () => {
+  it('checks one at a time, answers 503 past 100 waiting, and judges the refused ones afresh later', async () => {
+    const flood = Array.from({ length: 150 }, (_, n) => ({ path: `p${n}`, checkSource: `^flood-${n}-x+$`, flags: '' }));
+    const results = await Promise.allSettled(flood.map((use) => findSuperLinearPatterns([use])));
+    const refused = results.filter((result) => result.status === 'rejected');
+    expect(results.filter((result) => result.status === 'fulfilled').length).toBeGreaterThanOrEqual(101);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const result of refused) expect((result as PromiseRejectedResult).reason).toBeInstanceOf(ServiceUnavailableException);
+    // A refusal for lack of room is not a verdict: the same pattern is judged when asked again.
+    const index = results.findIndex((result) => result.status === 'rejected');
+    await expect(findSuperLinearPatterns([flood[index]])).resolves.toEqual([]);
   });
 });
