@@ -10,7 +10,7 @@ import {
   frameworkErrorBody,
   jsonNestsDeeperThan,
   MAX_BODY_DEPTH,
-  MAX_PATH_ID_LENGTH,
+  MAX_ROUTED_PARAM_LENGTH,
   unsupportedMediaType,
 } from './common/http/request-guards.js';
 import { createOpenApiDocument } from './common/openapi/openapi-document.js';
@@ -82,9 +82,10 @@ export function createAdapter(http: HttpConfiguration, logging: Configuration['l
                 return kind === 'key' ? decoded.replaceAll('__proto__', PROTO_KEY_STANDIN) : decoded;
               },
             }),
-      // A path id is at most 128 characters (a myId; the router compares the decoded value).
-      // A longer one is answered by frameworkErrors below; up to it, the route's pipes validate.
-      maxParamLength: MAX_PATH_ID_LENGTH,
+      // A path id is at most 128 characters (a myId). Up to this length (compared decoded) an
+      // over-long id still reaches its route, whose pipe names it in its own words (400); past
+      // it the router refuses it, and frameworkErrors below answers 400 in the error shape.
+      maxParamLength: MAX_ROUTED_PARAM_LENGTH,
     },
     // The router answers an over-long path parameter (414) or a malformed percent-encoding
     // itself, with a body that echoes the URL; these answer in the error shape instead.

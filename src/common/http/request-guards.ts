@@ -9,6 +9,9 @@ export const MAX_BODY_DEPTH = 32;
 /** The longest id a path may carry: a myId is at most 128 characters, an ObjectId 24. */
 export const MAX_PATH_ID_LENGTH = 128;
 
+/** The longest path parameter the router hands to a route; a longer one is refused before routing. */
+export const MAX_ROUTED_PARAM_LENGTH = 1024;
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const OPEN = new Set([0x5b, 0x7b]);
@@ -71,7 +74,7 @@ export function frameworkErrorBody(error: FastifyError, url: string, routeUrls: 
 /** The name of the route parameter that holds the over-long segment (`id`, `fk`), if a route says. */
 function longParamName(url: string, routeUrls: readonly string[]): string | undefined {
   const segments = url.split('?')[0].split('/');
-  const index = segments.findIndex((segment) => decodedLength(segment) > MAX_PATH_ID_LENGTH);
+  const index = segments.findIndex((segment) => decodedLength(segment) > MAX_ROUTED_PARAM_LENGTH);
   if (index < 0) return undefined;
   for (const route of routeUrls) {
     const parts = route.split('/');
