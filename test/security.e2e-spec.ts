@@ -566,6 +566,15 @@ describe('Hostile requests that could pin the database or the event loop', () =>
       expectErrorShape(res, 415);
     });
 
+    it('documents 415 on every route with a body, and only there', async () => {
+      const document = (await request(t.http).get('/docs-json').expect(200)).body as {
+        paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>>;
+      };
+      const operations = Object.values(document.paths).flatMap((path) => Object.values(path));
+      expect(operations.filter((operation) => operation.requestBody).length).toBeGreaterThan(5);
+      for (const operation of operations) expect(Boolean(operation.responses['415'])).toBe(Boolean(operation.requestBody));
+    });
+
     it('accepts application/json with a charset', async () => {
       await request(t.http)
         .post('/api/accounts')
