@@ -1,9 +1,18 @@
 import { RequestMethod } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
+import { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import qs from 'qs';
 import { FILTER_LIMITS } from './common/filter/filter.limits.js';
 import { PROTO_KEY_STANDIN } from './common/filter/filter.parser.js';
+import {
+  bodyTooDeep,
+  frameworkErrorBody,
+  jsonNestsDeeperThan,
+  MAX_BODY_DEPTH,
+  MAX_ROUTED_PARAM_LENGTH,
+  unsupportedMediaType,
+} from './common/http/request-guards.js';
 import { createOpenApiDocument } from './common/openapi/openapi-document.js';
 import { registerRateLimit } from './common/http/rate-limit.js';
 import { securityHeaders } from './common/http/security-headers.js';
@@ -36,6 +45,8 @@ function fastifyTrustProxy(trust: TrustProxy): boolean | string[] | ((address: s
 }
 
 export function createAdapter(http: HttpConfiguration, logging: Configuration['logging']): FastifyAdapter {
+  const headers = securityHeaders();
+  const routeUrls: string[] = [];
   const adapter = new FastifyAdapter({
     loggerInstance: createLogger(logging),
     logController: new RequestLogController(),
@@ -71,13 +82,23 @@ export function createAdapter(http: HttpConfiguration, logging: Configuration['l
                 return kind === 'key' ? decoded.replaceAll('__proto__', PROTO_KEY_STANDIN) : decoded;
               },
             }),
-      // Long enough for a 128-character myId, so an over-long one reaches validation (400)
-      // instead of the router (404).
-      maxParamLength: 512,
+      // A path id is at most 128 characters (a myId). Up to this length (compared decoded) an
+      // over-long id still reaches its route, whose pipe names it in its own words (400); past
+      // it the router refuses it, and frameworkErrors below answers 400 in the error shape.
+      maxParamLength: MAX_ROUTED_PARAM_LENGTH,
+    },
+    // The router answers an over-long path parameter (414) or a malformed percent-encoding
+    // itself, with a body that echoes the URL; these answer in the error shape instead.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      const body = frameworkErrorBody(error, request.url, routeUrls);
+      void reply.headers(headers).header('X-Request-Id', request.id).code(body.statusCode).send(body);
     },
   });
   const fastify = adapter.getInstance();
-  const headers = securityHeaders();
+  fastify.addHook('onRoute', (route) => {
+    routeUrls.push(route.url);
+  });
+  acceptOnlyJsonBodies(adapter, http.bodyLimitBytes);
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.headers(headers);
     reply.header('X-Request-Id', request.id);
@@ -96,6 +117,26 @@ export function createAdapter(http: HttpConfiguration, logging: Configuration['l
     done(null, payload);
   });
   return adapter;
+}
+
+/**
+ * The only body parser: application/json, refused past MAX_BODY_DEPTH levels before JSON.parse
+ * runs (Fastify's own parser then refuses __proto__ and constructor.prototype keys). Any other
+ * content type is a 415, so a cross-site HTML form (urlencoded, multipart, text/plain) cannot
+ * write. Registered through the adapter, Nest then adds no parsers of its own (its default
+ * would take urlencoded bodies).
+ */
+function acceptOnlyJsonBodies(adapter: FastifyAdapter, bodyLimit: number): void {
+  const fastify = adapter.getInstance();
+  fastify.removeAllContentTypeParsers();
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  adapter.useBodyParser('application/json', false, { bodyLimit }, (request, body, done) => {
+    if (jsonNestsDeeperThan(body, MAX_BODY_DEPTH)) done(bodyTooDeep(), undefined);
+    else parseJson(request, body.toString('utf8'), done);
+  });
+  adapter.useBodyParser('*', false, { bodyLimit }, (request, _body, done) => {
+    done(unsupportedMediaType(request.headers['content-type']), undefined);
+  });
 }
 
 /** What main.ts and the e2e tests both apply to the application. */

@@ -1,8 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
 import qs from 'qs';
 import { Types } from 'mongoose';
 import request from 'supertest';
 import { type DeviceBody, type AccountBody } from './support/bodies.js';
+import { type ArgumentsHost } from '@nestjs/common';
+import { type HttpAdapterHost } from '@nestjs/core';
+import { AllExceptionsFilter } from '../src/common/filters/all-exceptions.filter.js';
+import { findSuperLinearPatterns, readPattern } from '../src/common/filter/filter.patterns.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
 type Filter = Record<string, unknown>;
@@ -28,6 +33,17 @@ function expectRefused(res: request.Response, path: string, code: string) {
   });
   for (const detail of res.body.details) expect(Object.keys(detail).sort()).toEqual(['code', 'message', 'path']);
   expect(JSON.stringify(res.body)).not.toContain('    at ');
+}
+
+/** What the global exception filter answers to `exception`, for a request with `query`. */
+function answerFor(exception: unknown, query: Record<string, unknown>): { status: number; body: unknown } | undefined {
+  let reply: { status: number; body: unknown } | undefined;
+  const adapterHost = {
+    httpAdapter: { reply: (_response: unknown, body: unknown, status: number) => (reply = { status, body }) },
+  } as unknown as HttpAdapterHost;
+  const host = { switchToHttp: () => ({ getResponse: () => ({}), getRequest: () => ({ query }) }) } as unknown as ArgumentsHost;
+  new AllExceptionsFilter(adapterHost).catch(exception, host);
+  return reply;
 }
 
 /*
@@ -397,6 +413,134 @@ describe('Filter language', () => {
     });
   });
 
+  describe('and/or three deep (bug: refused as "nesting deeper than 8")', () => {
+    // alpha-1 by its UID; beta-1 and beta-2 as betas created from March on.
+    const where = {
+      and: [
+        { myId: { like: '^(alpha|beta)' } },
+        {
+          or: [
+            { deviceUID: 'UID-100' },
+            { and: [{ myId: { inq: ['beta-1', 'beta-2', 'Gamma.1'] } }, { createdAt: { gte: month(3).toISOString() } }] },
+          ],
+        },
+      ],
+    };
+
+    it.each(FORMS)('finds the devices it describes, in %s', async (_form, query) => {
+      const res = await request(t.http)
+        .get(`/api/devices?${query({ where, order: 'myId ASC' })}`)
+        .expect(200);
+      expect(myIds(res)).toEqual(['alpha-1', 'beta-1', 'beta-2']);
+    });
+
+    it('counts them on /api/devices/count and within an account on the relation', async () => {
+      expect(
+        (
+          await request(t.http)
+            .get(`/api/devices/count?${json(where, 'where')}`)
+            .expect(200)
+        ).body,
+      ).toEqual({ count: 3 });
+      expect(
+        (
+          await request(t.http)
+            .get(`/api/accounts/${account.Garage._id}/devices/count?${json(where, 'where')}`)
+            .expect(200)
+        ).body,
+      ).toEqual({
+        count: 1,
+      });
+      const res = await request(t.http)
+        .get(`/api/accounts/${account.Kitchen._id}/devices?${json({ where })}`)
+        .expect(200);
+      expect(myIds(res)).toEqual(['beta-1', 'alpha-1']);
+    });
+
+    it('reads it in an include scope', async () => {
+      const res = await request(t.http)
+        .get(`/api/accounts/${account.Garage._id}?${json({ include: { relation: 'devices', scope: { where } } })}`)
+        .expect(200);
+      expect(res.body.devices.map((item: DeviceBody) => item.myId)).toEqual(['beta-2']);
+    });
+  });
+
+  describe('patterns an engine refuses (bug: 500)', () => {
+    const refused = ['{', 'a{', 'x{,5}', '[^]', '[]', '\\u{41}'];
+    const routes: Array<[string, (pattern: string) => string, string]> = [
+      ['GET /api/devices, like in JSON', (p) => `/api/devices?${json({ where: { myId: { like: p } } })}`, 'filter.where.myId.like'],
+      [
+        'GET /api/devices, like in bracket form',
+        (p) => `/api/devices?filter[where][myId][like]=${encodeURIComponent(p)}`,
+        'filter.where.myId.like',
+      ],
+      [
+        'GET /api/accounts, nlike in bracket form',
+        (p) => `/api/accounts?filter[where][name][nlike]=${encodeURIComponent(p)}`,
+        'filter.where.name.nlike',
+      ],
+      [
+        'GET /api/accounts/count, regexp',
+        (p) => `/api/accounts/count?${json({ name: { regexp: `/${p}/i` } }, 'where')}`,
+        'where.name.regexp',
+      ],
+      [
+        'GET /api/accounts/:id/devices, ilike',
+        (p) => `/api/accounts/${account.Garage._id}/devices?filter[where][deviceUID][ilike]=${encodeURIComponent(p)}`,
+        'filter.where.deviceUID.ilike',
+      ],
+    ];
+
+    it.each(refused.flatMap((pattern) => routes.map(([route, url, path]) => [pattern, route, url, path] as const)))(
+      'answers 400 invalid_pattern to %j on %s',
+      async (pattern, _route, url, path) => {
+        expectRefused(await request(t.http).get(url(pattern)), path, 'invalid_pattern');
+      },
+    );
+
+    it("maps the engine's own error for a pattern it refuses to 400 invalid_pattern, whichever engine", async () => {
+      for (const pattern of ['[]', '\\u{41}']) {
+        const error = await t.devices
+          .countDocuments({ myId: { $regex: pattern } })
+          .exec()
+          .then(
+            () => undefined,
+            (caught: unknown) => caught,
+          );
+        expect(error).toBeInstanceOf(Error);
+        const answer = answerFor(error, { where: '{}' });
+        expect(answer).toEqual({
+          status: 400,
+          body: {
+            statusCode: 400,
+            error: 'Bad Request',
+            message: expect.stringContaining('where: '),
+            details: [expect.objectContaining({ path: 'where', code: 'invalid_pattern' })],
+          },
+        });
+      }
+    });
+
+    it('sends the engine only patterns it accepts: every pattern the parser passes compiles on the engine', async () => {
+      const alphabet = fc.constantFrom(...'ab.*+?|()[]{}^$\\-,019dwsbx:'.split(''));
+      let checked = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.array(alphabet, { minLength: 1, maxLength: 10 }), async (chars) => {
+          const source = chars.join('');
+          const reading = readPattern(source);
+          if (reading.problem) return;
+          if ((await findSuperLinearPatterns([{ path: 'p', checkSource: reading.checkSource!, flags: '' }])).length > 0) return;
+          checked += 1;
+          await t.devices.countDocuments({ myId: { $regex: source, $options: 'i' } }).exec();
+          await t.devices.countDocuments({ myId: { $not: new RegExp(source, 's') } }).exec();
+        }),
+        { numRuns: 300 },
+      );
+      console.log(`${checked} generated patterns passed the parser and compiled on the engine`);
+      expect(checked).toBeGreaterThan(20);
+    });
+  });
+
   describe('refused filters', () => {
     it.each<[string, string, string, string, string]>([
       ['malformed JSON', '/api/devices', 'filter={"where":', 'filter', 'invalid_json'],
@@ -414,12 +558,13 @@ describe('Filter language', () => {
         'forbidden_key',
       ],
       [
-        'nesting of depth 9',
+        'nesting past level 12 (five and-levels, then a field and its operator)',
         '/api/devices',
-        json({ where: { and: [{ and: [{ and: [{ myId: { neq: 'x' } }] }] }] } }),
-        'filter.where.and[0].and[0].and[0].myId',
+        json({ where: { and: [{ and: [{ and: [{ and: [{ and: [{ myId: { neq: 'x' } }] }] }] }] }] } }),
+        'filter.where.and[0].and[0].and[0].and[0].and[0].myId.neq',
         'too_deep',
       ],
+      ['an order on $natural', '/api/accounts', json({ order: '$natural ASC' }), 'filter.order', 'forbidden_value'],
       [
         '1001 inq values',
         '/api/devices',
@@ -490,6 +635,14 @@ describe('Filter language', () => {
     ])('answers 400 for %s', async (_case, route, query, path, code) => {
       const res = await request(t.http).get(`${route}?${query}`);
       expectRefused(res, path, code);
+    });
+
+    it('says that $ is refused when an order names $natural (bug: "must be field ASC or field DESC")', async () => {
+      for (const query of [json({ order: '$natural ASC' }), `filter[order]=${encodeURIComponent('$natural ASC')}`]) {
+        const res = await request(t.http).get(`/api/devices?${query}`);
+        expectRefused(res, 'filter.order', 'forbidden_value');
+        expect(res.body.message).toMatch(/starting with \$ are refused/);
+      }
     });
 
     it('answers 400 on GET /api/accounts/:id for a refused include', async () => {

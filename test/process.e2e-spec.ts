@@ -106,6 +106,16 @@ describe('Start-up failures', () => {
     ],
     ['a variable is out of range', () => ({ MONGODB_URI: external(), PORT: 'not-a-port' }), /Invalid configuration: .*PORT/],
     [
+      'API_KEYS holds keys under 16 characters (bug: r:read,w:write was accepted, and a fuzzer guessed the keys)',
+      () => ({ MONGODB_URI: external(), API_KEYS: 'r:read,w:write' }),
+      /^refmany could not start: Invalid configuration: API_KEYS: every key must be at least 16 characters long$/,
+    ],
+    [
+      'API_KEYS holds one key under 16 characters beside a long one',
+      () => ({ MONGODB_URI: external(), API_KEYS: 'a-long-read-key-0001:read, short-w-key:write' }),
+      /^refmany could not start: Invalid configuration: API_KEYS: every key must be at least 16 characters long$/,
+    ],
+    [
       'no database engine can start',
       () => ({ PATH: '/nonexistent', MONGOMS_RUNTIME_DOWNLOAD: 'false', DATA_DIR: '' }),
       /No database available: set MONGODB_URI .*Java 17\+ and Maven/,
@@ -126,6 +136,23 @@ describe('Start-up failures', () => {
     },
     60_000,
   );
+});
+
+describe('API keys of 16 characters or more', () => {
+  it('start the service, which then asks for one of them', async () => {
+    const service = runService(
+      { MONGODB_URI: process.env.MONGODB_URI!, API_KEYS: 'read-key-16-chars:read,write-key-16-char:write' },
+      await freePort(),
+    );
+    try {
+      await waitReady(service);
+      expect((await fetch(`${service.url}/api/devices`)).status).toBe(401);
+      expect((await fetch(`${service.url}/api/devices`, { headers: { 'X-API-Key': 'read-key-16-chars' } })).status).toBe(200);
+    } finally {
+      service.child.kill('SIGTERM');
+      await service.exited;
+    }
+  }, 60_000);
 });
 
 describe('Request logs', () => {

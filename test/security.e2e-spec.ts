@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { STATUS_CODES } from 'node:http';
 import request, { type Response } from 'supertest';
+import { coreShare, engineProcesses } from './support/engine-load.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
 const READ_KEY = 'r-key-123456';
@@ -362,5 +363,270 @@ describe('Rate limit (5 per 60 s)', () => {
     await request(t.http).get('/api/devices/count').expect(429);
     for (let i = 0; i < 10; i += 1) await request(t.http).get('/health').expect(200);
     await request(t.http).get('/health/ready').expect(200);
+  });
+});
+
+describe('Hostile requests that could pin the database or the event loop', () => {
+  const EXPONENTIAL = '((a+)+)+$';
+  const COUNTED = '(.*){1,32000}[bc]';
+  const DOOR = 'Garage door opener - north side';
+  const json = (value: unknown) => encodeURIComponent(JSON.stringify(value));
+  // On main these requests ran until the request timeout (30 s): give up sooner, so the test fails instead of hanging.
+  const CLIENT_TIMEOUT_MS = 15_000;
+  let t: TestApp;
+  let accountId: string;
+
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(() => t.close());
+  beforeEach(async () => {
+    await t.clear();
+    const device = await t.devices.create({ myId: 'north-door', deviceUID: DOOR });
+    // The issue's text: 32 times "a" then "!", against which ((a+)+)+$ backtracks 2^32 ways.
+    const account = await t.accounts.create({ name: `${'a'.repeat(32)}!`, deviceIds: [device._id] });
+    accountId = String(account._id);
+  });
+
+  describe('patterns (bug: ReDoS; ((a+)+)+$ answered 503 after 30 s and left the engine busy for minutes)', () => {
+    const cases: Array<[string, string, () => string]> = [
+      ['where.name.like', 'the account count', () => `/api/accounts/count?where=${json({ name: { like: EXPONENTIAL } })}`],
+      ['filter.where.name.like', 'the account list', () => `/api/accounts?filter=${json({ where: { name: { like: EXPONENTIAL } } })}`],
+      [
+        'filter.where.name.ilike',
+        'the account list in bracket form',
+        () => `/api/accounts?filter[where][name][ilike]=${encodeURIComponent(EXPONENTIAL)}`,
+      ],
+      ['filter.where.deviceUID.like', 'the device list', () => `/api/devices?filter=${json({ where: { deviceUID: { like: COUNTED } } })}`],
+      [
+        'filter.where.deviceUID.regexp',
+        'the device list in bracket form, as a /literal/',
+        () => `/api/devices?filter[where][deviceUID][regexp]=${encodeURIComponent(`/${COUNTED}/i`)}`,
+      ],
+      [
+        'where.deviceUID.nlike',
+        'the device count in bracket form',
+        () => `/api/devices/count?where[deviceUID][nlike]=${encodeURIComponent(COUNTED)}`,
+      ],
+      ['filter.where.myId.nilike', 'findOne', () => `/api/devices/findOne?filter=${json({ where: { myId: { nilike: '(a|a)*$' } } })}`],
+      [
+        'filter.include.scope.where.deviceUID.like',
+        'an include scope',
+        () =>
+          `/api/accounts/${accountId}?filter=${json({ include: { relation: 'devices', scope: { where: { deviceUID: { like: COUNTED } } } } })}`,
+      ],
+      [
+        'filter.where.deviceUID.like',
+        "the relation's device list",
+        () => `/api/accounts/${accountId}/devices?filter=${json({ where: { deviceUID: { like: COUNTED } } })}`,
+      ],
+      [
+        'where.deviceUID.like',
+        "the relation's device count",
+        () => `/api/accounts/${accountId}/devices/count?where=${json({ deviceUID: { like: COUNTED } })}`,
+      ],
+      [
+        'filter.where.name.like',
+        'the reverse lookup',
+        () => `/api/devices/north-door/accounts?filter=${json({ where: { name: { like: EXPONENTIAL } } })}`,
+      ],
+    ];
+
+    it.each(cases)('answers 400 unsafe_pattern naming %s on %s', async (path, _route, url) => {
+      const res = await request(t.http).get(url()).timeout(CLIENT_TIMEOUT_MS);
+      expectErrorShape(res, 400);
+      expect(res.body.details).toContainEqual({ path, code: 'unsafe_pattern', message: expect.stringContaining(path) });
+    });
+
+    it('leaves the engine idle within seconds of the answers, and a simple GET fast, while eight run at once', async () => {
+      const engine = engineProcesses(process.env.MONGODB_URI!);
+      const attacks = Array.from({ length: 8 }, (_, n) => {
+        const where = n % 2 ? { name: { like: EXPONENTIAL } } : { name: { like: COUNTED } };
+        return request(t.http)
+          .get(`/api/accounts/count?where=${json(where)}`)
+          .timeout(CLIENT_TIMEOUT_MS);
+      });
+      let attacksDone = false;
+      const answers = Promise.allSettled(attacks).then((results) => {
+        attacksDone = true;
+        return results;
+      });
+      // Simple reads beside the attack: at least three, at most twenty, each bounded by the client timeout.
+      const simple: Array<{ status: number; ms: number }> = [];
+      for (let n = 0; n < 20 && (n < 3 || !attacksDone); n += 1) {
+        const started = performance.now();
+        const res = await request(t.http).get('/api/devices/north-door').timeout(CLIENT_TIMEOUT_MS);
+        simple.push({ status: res.status, ms: Math.round(performance.now() - started) });
+      }
+      const results = await answers;
+      const share = await coreShare(engine, 3000);
+      console.log(
+        `ReDoS: 8 attacks answered ${results.map((r) => (r.status === 'fulfilled' ? r.value.status : 'timeout')).join(',')}; ` +
+          `simple GETs beside them ${simple.map((s) => s.ms).join(',')} ms; engine (${engine.length} processes) used ${(share * 100).toFixed(0)}% of a core in the 3 s after`,
+      );
+      for (const result of results) {
+        expect(result.status).toBe('fulfilled');
+        if (result.status === 'fulfilled') expect(result.value.status).toBe(400);
+      }
+      expect(simple.every((s) => s.status === 200)).toBe(true);
+      // Generous bounds: on main the engine stayed at a full core for minutes and reads beside it answered 503.
+      expect(Math.max(...simple.map((s) => s.ms))).toBeLessThan(5000);
+      expect(share).toBeLessThan(0.5);
+    }, 90_000);
+
+    it('still answers ordinary patterns', async () => {
+      const res = await request(t.http)
+        .get(`/api/accounts/${accountId}/devices?filter[where][deviceUID][like]=${encodeURIComponent('^Garage door')}`)
+        .expect(200);
+      expect(res.body.map((device: { myId: string }) => device.myId)).toEqual(['north-door']);
+      expect(
+        (
+          await request(t.http)
+            .get(`/api/accounts/count?where=${json({ name: { like: '^a+!$' } })}`)
+            .expect(200)
+        ).body,
+      ).toEqual({ count: 1 });
+    });
+  });
+
+  describe('JSON bodies nested deeper than 32 levels (bug: 500 from a stack overflow after 4 s, /health delayed 17 s by eight)', () => {
+    const deep = (levels: number) => `{"name":"x","deviceIds":${'['.repeat(levels)}${']'.repeat(levels)}}`;
+
+    it('answers 400 too_deep to half a million [ at once, writes nothing, and /health stays fast while eight run', async () => {
+      const body = deep(500_000);
+      const started = performance.now();
+      const attacks = Array.from({ length: 8 }, () =>
+        request(t.http).post('/api/accounts').set('content-type', 'application/json').send(body).timeout(CLIENT_TIMEOUT_MS),
+      );
+      let attacksDone = false;
+      const answers = Promise.allSettled(attacks).then((results) => {
+        attacksDone = true;
+        return results;
+      });
+      const health: number[] = [];
+      for (let n = 0; n < 20 && (n < 3 || !attacksDone); n += 1) {
+        const at = performance.now();
+        await request(t.http).get('/health').timeout(CLIENT_TIMEOUT_MS).expect(200);
+        health.push(Math.round(performance.now() - at));
+      }
+      const results = await answers;
+      const elapsed = Math.round(performance.now() - started);
+      console.log(`Deep bodies: 8 of 1 MB answered in ${elapsed} ms in all; /health beside them ${health.join(',')} ms`);
+      for (const result of results) {
+        expect(result.status).toBe('fulfilled');
+        if (result.status !== 'fulfilled') continue;
+        expectErrorShape(result.value, 400);
+        expect(result.value.body.details).toEqual([{ path: 'body', code: 'too_deep', message: expect.any(String) }]);
+      }
+      expect(Math.max(...health)).toBeLessThan(5000);
+      expect(await t.accounts.countDocuments()).toBe(1);
+    });
+
+    it('refuses 33 levels before validation and lets 32 through to it', async () => {
+      const tooDeep = await request(t.http).post('/api/accounts').set('content-type', 'application/json').send(deep(32));
+      expectErrorShape(tooDeep, 400);
+      expect(tooDeep.body.details).toEqual([{ path: 'body', code: 'too_deep', message: expect.any(String) }]);
+      // 32 levels parse; validation then says what is wrong with the ids.
+      const deepest = await request(t.http).post('/api/accounts').set('content-type', 'application/json').send(deep(31));
+      expectErrorShape(deepest, 400);
+      expect(deepest.body.details.map((detail: { path: string }) => detail.path)).not.toContain('body');
+    });
+
+    it('refuses deep bodies on create-and-link too, and ignores brackets inside strings', async () => {
+      const linked = await request(t.http)
+        .post(`/api/accounts/${accountId}/devices`)
+        .set('content-type', 'application/json')
+        .send(`{"myId":"deep","deviceUID":${'['.repeat(40)}${']'.repeat(40)}}`);
+      expectErrorShape(linked, 400);
+      expect(linked.body.details).toEqual([{ path: 'body', code: 'too_deep', message: expect.any(String) }]);
+      const text = `${'[{'.repeat(30)}"\\"`;
+      await request(t.http).post('/api/accounts').send({ name: text }).expect(201);
+      expect(await t.devices.countDocuments()).toBe(1);
+    });
+  });
+
+  describe('bodies other than application/json (bug: a form body created an account, 201)', () => {
+    it.each([
+      ['application/x-www-form-urlencoded', 'name=from-a-form'],
+      ['multipart/form-data; boundary=xyz', '--xyz\r\nContent-Disposition: form-data; name="name"\r\n\r\nfrom-a-form\r\n--xyz--\r\n'],
+      ['text/plain', '{"name":"from-a-form"}'],
+      ['application/xml', '<name>from-a-form</name>'],
+    ])('answers 415 in the error shape to %s on POST /api/accounts and create-and-link, and writes nothing', async (type, body) => {
+      const before = await snapshot(t);
+      for (const path of ['/api/accounts', `/api/accounts/${accountId}/devices`]) {
+        const res = await request(t.http).post(path).set('content-type', type).send(body);
+        expectErrorShape(res, 415);
+        expect(res.body.message).toMatch(/application\/json/);
+      }
+      expect(await snapshot(t)).toEqual(before);
+    });
+
+    it('answers 415 to a body without a content type', async () => {
+      const res = await request(t.http).put(`/api/accounts/${accountId}`).send('name').unset('Content-Type');
+      expectErrorShape(res, 415);
+    });
+
+    it('documents 415 on every route with a body, and only there', async () => {
+      const document = (await request(t.http).get('/docs-json').expect(200)).body as {
+        paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>>;
+      };
+      const operations = Object.values(document.paths).flatMap((path) => Object.values(path));
+      expect(operations.filter((operation) => operation.requestBody).length).toBeGreaterThan(5);
+      for (const operation of operations) expect(Boolean(operation.responses['415'])).toBe(Boolean(operation.requestBody));
+    });
+
+    it('accepts application/json with a charset', async () => {
+      await request(t.http)
+        .post('/api/accounts')
+        .set('content-type', 'application/json; charset=utf-8')
+        .send('{"name":"json"}')
+        .expect(201);
+    });
+  });
+
+  describe('path ids over 128 characters (bug: 414 echoing the URL past 512)', () => {
+    const routes: Array<[string, 'get' | 'put' | 'delete', (id: string) => string, string, string]> = [
+      ['GET /api/devices/:id', 'get', (id) => `/api/devices/${id}`, 'id', 'invalid_device_id'],
+      ['GET /api/accounts/:id', 'get', (id) => `/api/accounts/${id}`, 'id', 'invalid_object_id'],
+      ['DELETE /api/devices/:id', 'delete', (id) => `/api/devices/${id}`, 'id', 'invalid_device_id'],
+      ['PUT /api/accounts/:id/devices/rel/:fk', 'put', (id) => `/api/accounts/${accountId}/devices/rel/${id}`, 'fk', 'invalid_device_id'],
+      ['GET /api/accounts/:id/devices/:fk', 'get', (id) => `/api/accounts/${accountId}/devices/${id}`, 'fk', 'invalid_device_id'],
+    ];
+
+    // Up to 1024 characters the route's own pipe refuses the id; past that, the router does.
+    it.each(
+      routes.flatMap(([name, method, path, param, code]) =>
+        [
+          [129, code],
+          [513, code],
+          [1025, 'too_long'],
+          [4000, 'too_long'],
+        ].map(([length, expected]) => [name, length, method, path, param, expected] as const),
+      ),
+    )(
+      'answers %s with a %i-character id with 400 in the error shape, naming the parameter and not echoing the URL',
+      async (_name, length, method, path, param, code) => {
+        const id = 'a'.repeat(Number(length));
+        const res = await request(t.http)[method](path(id)).set('x-request-id', 'long-id');
+        expectErrorShape(res, 400);
+        expect(res.body.details).toEqual([
+          { path: param, code, message: code === 'too_long' ? expect.stringContaining('128') : expect.any(String) },
+        ]);
+        expect(res.text).not.toContain('a'.repeat(129));
+        expect(res.headers['x-request-id']).toBe('long-id');
+        expect(res.headers['x-content-type-options']).toBe('nosniff');
+      },
+    );
+
+    it('lets a 128-character myId through to the route', async () => {
+      const res = await request(t.http).get(`/api/devices/${'a'.repeat(128)}`);
+      expectErrorShape(res, 404);
+    });
+
+    it('answers a malformed percent-encoding with 400 in the error shape', async () => {
+      const res = await request(t.http).get('/api/devices/%E0%A4%A');
+      expectErrorShape(res, 400);
+      expect(res.text).not.toContain('%E0');
+    });
   });
 });

@@ -1,4 +1,4 @@
-import { BadRequestException, NotFoundException, UnprocessableEntityException } from '@nestjs/common';
+import { BadRequestException, NotFoundException, ServiceUnavailableException, UnprocessableEntityException } from '@nestjs/common';
 import { type ErrorDetail } from './dto/error-response.dto.js';
 
 /**
@@ -25,4 +25,8 @@ export function unprocessable(message: string, details?: ErrorDetail[]): Unproce
 export function isWriteConflict(error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   return code === 112 || /deadlock detected|could not serialize access/i.test(String(message));
+}
+
+export function serviceUnavailable(message: string): ServiceUnavailableException {
+  return new ServiceUnavailableException({ message });
 }

@@ -2,6 +2,9 @@ import { plainToInstance } from 'class-transformer';
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, ValidateBy, validateSync } from 'class-validator';
 import { parseTrustProxy } from './trust-proxy.js';
 
+/** DESIGN.md, Configuration: each API key at least 16 characters. */
+export const MIN_API_KEY_LENGTH = 16;
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 const METRICS_MODES = ['off', 'public', 'key'] as const;
@@ -36,6 +39,10 @@ export class EnvironmentVariables {
   @IsOptional()
   @Matches(/^\s*[^\s:,]+:(read|write)\s*(,\s*[^\s:,]+:(read|write)\s*)*$/, {
     message: 'API_KEYS must be key:role pairs separated by commas, roles read or write',
+  })
+  // Short keys are guessed: a fuzzer found "r" and "w". The message never repeats a key.
+  @Matches(new RegExp(`^\\s*[^\\s:,]{${MIN_API_KEY_LENGTH},}:[^,]*(,\\s*[^\\s:,]{${MIN_API_KEY_LENGTH},}:[^,]*)*$`), {
+    message: `API_KEYS: every key must be at least ${MIN_API_KEY_LENGTH} characters long`,
   })
   API_KEYS?: string;
 

@@ -3,7 +3,19 @@ export const FILTER_LIMITS = {
   defaultLimit: 100,
   maxLimit: 1000,
   maxSkip: 1_000_000_000,
-  maxDepth: 8,
+  /** Levels of objects and arrays below `filter` (or `where`), counted as LoopBack 3's maxDepthOfQuery. */
+  maxDepth: 12,
   maxValues: 1000,
   maxPatternLength: 256,
+  /** The largest repetition count a pattern may give (`{n}`, `{n,}`, `{n,m}`). */
+  maxPatternRepeat: 100,
+  /** A count range wider than this is judged as unbounded by the ReDoS check. */
+  maxPatternBoundedSpan: 10,
+  /** Ways the bounded optional and counted parts of one pattern may combine. */
+  maxPatternChoices: 100,
+  /** How long the ReDoS check of one pattern may take before the pattern is refused. */
+  patternCheckTimeoutMs: 2000,
+  /** Patterns that may wait for the check; more answer 503. */
+  patternCheckQueue: 100,
+  patternVerdictCache: 1000,
 } as const;

@@ -3,7 +3,8 @@ import { BadRequestException } from '@nestjs/common';
 import { Types } from 'mongoose';
 import { ACCOUNT } from '../../accounts/account.shape.js';
 import { DEVICE } from '../../devices/device.shape.js';
-import { parseFilter, parseWhere, readQueryObject } from './filter.parser.js';
+import { parseFilter, parseWhere, readQueryObject, refuseSuperLinearPatterns } from './filter.parser.js';
+import { type PatternUse } from './filter.patterns.js';
 import { type FilterSpec, AlternateKeyRef } from './filter.types.js';
 
 const ACCOUNT_FILTER = ACCOUNT.filter;
@@ -482,7 +483,7 @@ describe('parseFilter rejections', () => {
     expectRejected(() => parseFilter(raw, spec), path, code);
   });
 
-  it('accepts exactly 1000 inq values, 256-character patterns and nesting to depth 8', () => {
+  it('accepts exactly 1000 inq values, 256-character patterns and nesting to level 12', () => {
     expect(parseFilter({ where: { myId: { inq: Array.from({ length: 1000 }, (_, i) => `d${i}`) } } }, DEVICE_FILTER).where.myId).toEqual({
       $in: expect.arrayContaining(['d0', 'd999']),
     });
@@ -490,25 +491,56 @@ describe('parseFilter rejections', () => {
       $regex: 'a'.repeat(256),
       $options: '',
     });
-    // filter(1) where(2) then three and-levels of list + item (8); the condition is a string.
-    const deepest = parseFilter({ where: nestedAnd(3, { myId: 'x' }) }, DEVICE_FILTER).where;
-    expect(deepest).toStrictEqual({ $and: [{ $and: [{ $and: [{ myId: 'x' }] }] }] });
+    // where (1), five and-levels of list + item (11), the field (12) holding a string.
+    const deepest = parseFilter({ where: nestedAnd(5, { myId: 'x' }) }, DEVICE_FILTER).where;
+    expect(deepest).toStrictEqual({ $and: [{ $and: [{ $and: [{ $and: [{ $and: [{ myId: 'x' }] }] }] }] }] });
+    // Below `where` itself: five and-levels (10), the field (11), the operator (12).
+    expect(parseWhere(nestedAnd(5, { myId: { neq: 'x' } }), DEVICE_FILTER)).toStrictEqual({
+      $and: [{ $and: [{ $and: [{ $and: [{ $and: [{ myId: { $ne: 'x' } }] }] }] }] }],
+    });
   });
 
-  it('refuses nesting deeper than 8 levels with too_deep at the first level past it', () => {
+  it('accepts and/or three deep with operators inside (bug: refused as nesting deeper than 8)', () => {
+    const where = {
+      and: [
+        { name: { like: '^a' } },
+        { or: [{ name: 'b' }, { and: [{ deviceIds: { inq: [HEX, HEX2] } }, { createdAt: { between: ['2024-01-01', '2025-01-01'] } }] }] },
+      ],
+    };
+    expect(parseFilter({ where }, ACCOUNT_FILTER).where).toStrictEqual({
+      $and: [
+        { name: { $regex: '^a', $options: '' } },
+        {
+          $or: [
+            { name: 'b' },
+            {
+              $and: [
+                { deviceIds: { $in: [oid(HEX), oid(HEX2)] } },
+                { createdAt: { $gte: new Date('2024-01-01'), $lte: new Date('2025-01-01') } },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+  });
+
+  it('refuses nesting past level 12, as LoopBack 3 counts maxDepthOfQuery, with too_deep at the first level past it', () => {
     expectRejected(
-      () => parseFilter({ where: nestedAnd(3, { myId: { neq: 'x' } }) }, DEVICE_FILTER),
-      'filter.where.and[0].and[0].and[0].myId',
+      () => parseFilter({ where: nestedAnd(5, { myId: { neq: 'x' } }) }, DEVICE_FILTER),
+      `filter.where${'.and[0]'.repeat(5)}.myId.neq`,
       'too_deep',
     );
-    expectRejected(() => parseWhere(nestedAnd(4, { myId: 'x' }), DEVICE_FILTER), 'where.and[0].and[0].and[0].and[0]', 'too_deep');
+    expectRejected(() => parseWhere(nestedAnd(6, { myId: 'x' }), DEVICE_FILTER), `where${'.and[0]'.repeat(6)}.myId`, 'too_deep');
+    // LoopBack's own case: nine and-levels under where, refused at maxDepthOfQuery 12.
+    expectRejected(() => parseFilter({ where: nestedAnd(9, { x: 1 }) }, DEVICE_FILTER), `filter.where${'.and[0]'.repeat(6)}`, 'too_deep');
   });
 
   it('refuses a deep object of unknown shape without walking it further', () => {
     let deep: Record<string, unknown> = { leaf: 1 };
     for (let level = 0; level < 50; level += 1) deep = { nested: deep };
     const { details } = rejection(() => parseFilter({ where: deep }, DEVICE_FILTER));
-    expect(details).toEqual([{ path: `filter.where${'.nested'.repeat(7)}`, code: 'too_deep', message: expect.any(String) }]);
+    expect(details).toEqual([{ path: `filter.where${'.nested'.repeat(12)}`, code: 'too_deep', message: expect.any(String) }]);
   });
 
   it('reports every problem at once', () => {
@@ -561,6 +593,110 @@ describe('parseFilter rejections', () => {
       BadRequestException,
     );
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('$ names outside keys', () => {
+  it.each<[string, unknown, string]>([
+    ['an order on $natural', { order: '$natural ASC' }, 'filter.order'],
+    ['an order list with $natural', { order: ['name ASC', '$natural DESC'] }, 'filter.order[1]'],
+    ['fields naming $natural', { fields: ['name', '$natural'] }, 'filter.fields[1]'],
+    ['fields as a string naming $natural', { fields: 'name,$natural' }, 'filter.fields'],
+    ['an include of $lookup', { include: '$lookup' }, 'filter.include'],
+    ['an include relation of $lookup', { include: { relation: '$lookup' } }, 'filter.include.relation'],
+  ])('refuses %s with a message that says $ is refused (bug: "must be field ASC or field DESC")', (_case, raw, path) => {
+    const { details, message } = rejection(() => parseFilter(raw, ACCOUNT_FILTER));
+    expect(details).toEqual([{ path, code: 'forbidden_value', message: expect.stringContaining('starting with $ are refused') }]);
+    expect(message).toContain('$ are refused');
+  });
+
+  it('says the same for $ keys', () => {
+    const { details } = rejection(() => parseFilter({ where: { $where: '1' } }, ACCOUNT_FILTER));
+    expect(details).toEqual([
+      { path: 'filter.where.$where', code: 'forbidden_key', message: expect.stringContaining('starting with $ are refused') },
+    ]);
+  });
+
+  it('keeps a $ in a value to compare with: it is data, never an operator', () => {
+    expect(parseFilter({ where: { name: '$natural' } }, ACCOUNT_FILTER).where).toStrictEqual({ name: '$natural' });
+  });
+});
+
+describe('patterns', () => {
+  // What the engines refuse or read otherwise (issue: each answered 500).
+  it.each([
+    '{',
+    'a{',
+    'x{,5}',
+    '[^]',
+    '[]',
+    '\\u{41}',
+    '\\u0041',
+    ']',
+    'a{2,1}',
+    '(?<n>a)',
+    '(?<=a)b',
+    '[a[b]',
+    '[a&&b]',
+    '\\v',
+    '\\0',
+    'a\u0000',
+  ])('refuses %j as invalid_pattern in every operator', (pattern) => {
+    for (const operator of ['like', 'nlike', 'ilike', 'nilike', 'regexp']) {
+      expectRejected(() => parseWhere({ myId: { [operator]: pattern } }, DEVICE_FILTER), `where.myId.${operator}`, 'invalid_pattern');
+    }
+    expectRejected(() => parseWhere({ myId: { regexp: `/${pattern}/i` } }, DEVICE_FILTER), 'where.myId.regexp', 'invalid_pattern');
+  });
+
+  it.each([
+    ['a backreference', '(a+)\\1'],
+    ['a repetition count above 100', '(.*){1,32000}[bc]'],
+    ['optional parts that combine in more than 100 ways', 'a?a?a?a?a?a?a?a?aaaaaaaa'],
+  ])('refuses %s as unsafe_pattern before anything else runs', (_case, pattern) => {
+    expectRejected(() => parseWhere({ name: { like: pattern } }, ACCOUNT_FILTER), 'where.name.like', 'unsafe_pattern');
+  });
+
+  it('hands every accepted pattern, with its path and flags, to the ReDoS check', () => {
+    const patterns: PatternUse[] = [];
+    parseFilter(
+      {
+        where: { or: [{ name: { ilike: '^a' } }, { name: { regexp: '/b+/m' } }] },
+        include: { relation: 'devices', scope: { where: { myId: { nlike: 'c', options: 's' } } } },
+      },
+      ACCOUNT_FILTER,
+      'filter',
+      patterns,
+    );
+    expect(patterns).toEqual([
+      { path: 'filter.include.scope.where.myId.nlike', checkSource: 'c', flags: 's' },
+      { path: 'filter.where.or[0].name.ilike', checkSource: '^a', flags: 'i' },
+      { path: 'filter.where.or[1].name.regexp', checkSource: 'b+', flags: 'm' },
+    ]);
+  });
+
+  it("refuses the issue's super-linear patterns as unsafe_pattern, naming each path, and passes linear ones", async () => {
+    const patterns: PatternUse[] = [];
+    const where = {
+      and: [
+        { name: { like: '((a+)+)+$' } },
+        { name: { nilike: '(a|a)*$' } },
+        { name: { like: 'lamp.*hall' } },
+        { name: { like: '^dev-\\d+$' } },
+      ],
+    };
+    parseWhere(where, ACCOUNT_FILTER, 'where', patterns);
+    const refused = await refuseSuperLinearPatterns(patterns).then(
+      () => undefined,
+      (error: unknown) => error as BadRequestException,
+    );
+    expect(refused).toBeInstanceOf(BadRequestException);
+    const { details } = refused!.getResponse() as { details: Detail[] };
+    expect(details.map((detail) => `${detail.path} ${detail.code}`)).toEqual([
+      'where.and[0].name.like unsafe_pattern',
+      'where.and[1].name.nilike unsafe_pattern',
+      'where.and[2].name.like unsafe_pattern',
+    ]);
+    await expect(refuseSuperLinearPatterns(patterns.slice(3))).resolves.toBeUndefined();
   });
 });
 

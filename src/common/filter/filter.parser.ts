@@ -2,6 +2,7 @@ import { Types } from 'mongoose';
 import { type ErrorDetail } from '../dto/error-response.dto.js';
 import { badRequest } from '../errors.js';
 import { FILTER_LIMITS } from './filter.limits.js';
+import { findSuperLinearPatterns, type PatternUse, readPattern } from './filter.patterns.js';
 import { type FieldType, type FilterSpec, type MongoFilter, type ParsedFilter, type ParsedInclude } from './filter.types.js';
 
 /**
@@ -9,12 +10,16 @@ import { type FieldType, type FilterSpec, type MongoFilter, type ParsedFilter, t
  * whitelisted fields and operators: no key or object from the request is passed through, so
  * `$where`, `$function` and friends cannot reach the database. Every problem is collected
  * and reported at once as a 400 whose details name the path (`filter.where.name.like`).
+ *
+ * Parsing is synchronous; patterns are then proven linear by `refuseSuperLinearPatterns`,
+ * which is asynchronous (filter.pipes.ts runs both).
  */
 
 const OBJECT_ID = /^[0-9a-fA-F]{24}$/;
 const REGEXP_LITERAL = /^\/(.*)\/([a-z]*)$/s;
 const REGEX_FLAGS = /^[ims]*$/;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const DOLLAR_REFUSED = 'keys and values starting with $ are refused: they are not part of the filter language';
 
 /**
  * The query-string parser drops `__proto__` keys without a word; app.setup.ts has it write
@@ -45,6 +50,9 @@ function isPlain(value: unknown): value is Plain {
 class Problems {
   readonly details: ErrorDetail[] = [];
 
+  /** Patterns that passed the synchronous checks, for the ReDoS check that follows. */
+  constructor(readonly patterns: PatternUse[] = []) {}
+
   add(path: string, code: string, message: string): undefined {
     this.details.push({ path, code, message: `${path}: ${message}` });
     return undefined;
@@ -70,44 +78,67 @@ export function readQueryObject(value: unknown, path: string): unknown {
   }
 }
 
-/** Parses a whole filter (`?filter=`). `include` is accepted only where the spec has relations. */
-export function parseFilter(raw: unknown, spec: FilterSpec, path = 'filter'): ParsedFilter {
-  const problems = new Problems();
-  checkShape(raw, path, 1, problems);
+/**
+ * Parses a whole filter (`?filter=`). `include` is accepted only where the spec has relations.
+ * The patterns it holds are added to `patterns` for `refuseSuperLinearPatterns`.
+ */
+export function parseFilter(raw: unknown, spec: FilterSpec, path = 'filter', patterns?: PatternUse[]): ParsedFilter {
+  const problems = new Problems(patterns);
+  checkShape(raw, path, 0, problems);
   problems.throwIfAny();
   const parsed = parseFilterObject(raw ?? {}, spec, path, problems, FILTER_KEYS, FILTER_LIMITS.defaultLimit);
   problems.throwIfAny();
   return parsed!;
 }
 
-/** Parses a bare where clause (`?where=` of the count routes). */
-export function parseWhere(raw: unknown, spec: FilterSpec, path = 'where'): MongoFilter {
-  const problems = new Problems();
-  checkShape(raw, path, 1, problems);
+/** Parses a bare where clause (`?where=` of the count routes); patterns as in parseFilter. */
+export function parseWhere(raw: unknown, spec: FilterSpec, path = 'where', patterns?: PatternUse[]): MongoFilter {
+  const problems = new Problems(patterns);
+  checkShape(raw, path, 0, problems);
   problems.throwIfAny();
   const where = raw === undefined ? {} : translateWhere(raw, spec, path, problems);
   problems.throwIfAny();
   return where ?? {};
 }
 
-/** `$` keys, prototype keys and excessive nesting are refused wherever they appear. */
-function checkShape(value: unknown, path: string, depth: number, problems: Problems): void {
-  if (typeof value !== 'object' || value === null) return;
-  if (depth > FILTER_LIMITS.maxDepth) {
-    problems.add(path, 'too_deep', `nesting deeper than ${FILTER_LIMITS.maxDepth} levels is not allowed`);
+/**
+ * 400 `unsafe_pattern` for every pattern whose matching time can grow super-linearly with the
+ * text (filter.patterns.ts), before any of them reaches the database.
+ */
+export async function refuseSuperLinearPatterns(patterns: PatternUse[]): Promise<void> {
+  if (patterns.length === 0) return;
+  const problems = new Problems();
+  for (const found of await findSuperLinearPatterns(patterns)) problems.add(found.path, found.code, found.message);
+  problems.throwIfAny();
+}
+
+/**
+ * `$` keys, prototype keys and excessive nesting are refused wherever they appear. The level of
+ * a value is the number of keys and indexes on its path from the root (`filter` or `where`),
+ * as LoopBack 3's maxDepthOfQuery counts it: a value at a level past the limit is refused.
+ */
+function checkShape(value: unknown, path: string, level: number, problems: Problems): void {
+  if (level > FILTER_LIMITS.maxDepth) {
+    problems.add(path, 'too_deep', `nesting deeper than ${FILTER_LIMITS.maxDepth} levels of objects and arrays is not allowed`);
     return;
   }
+  if (typeof value !== 'object' || value === null) return;
   if (Array.isArray(value)) {
-    value.forEach((item, index) => checkShape(item, `${path}[${index}]`, depth + 1, problems));
+    value.forEach((item, index) => checkShape(item, `${path}[${index}]`, level + 1, problems));
     return;
   }
   for (const [rawKey, item] of Object.entries(value)) {
     const key = rawKey === PROTO_KEY_STANDIN ? '__proto__' : rawKey;
     const itemPath = `${path}.${key}`;
-    if (key.startsWith('$')) problems.add(itemPath, 'forbidden_key', 'keys starting with $ are not part of the filter language');
+    if (key.startsWith('$')) problems.add(itemPath, 'forbidden_key', DOLLAR_REFUSED);
     else if (FORBIDDEN_KEYS.has(key)) problems.add(itemPath, 'forbidden_key', `"${key}" is not allowed`);
-    else checkShape(item, itemPath, depth + 1, problems);
+    else checkShape(item, itemPath, level + 1, problems);
   }
+}
+
+/** Field and relation names are identifiers: `$natural`, `$lookup` and the like are refused by name. */
+function isDollarName(value: unknown): boolean {
+  return typeof value === 'string' && value.trimStart().startsWith('$');
 }
 
 function parseFilterObject(
@@ -154,8 +185,10 @@ function parseFields(value: unknown, spec: FilterSpec, path: string, problems: P
   if (Array.isArray(list)) {
     const projection: Record<string, 0 | 1> = {};
     list.forEach((field, index) => {
-      if (typeof field !== 'string') problems.add(`${path}[${index}]`, 'invalid_field', 'must be a field name');
-      else if (known(field, `${path}[${index}]`)) projection[field] = 1;
+      const fieldPath = Array.isArray(value) ? `${path}[${index}]` : path;
+      if (typeof field !== 'string') problems.add(fieldPath, 'invalid_field', 'must be a field name');
+      else if (isDollarName(field)) problems.add(fieldPath, 'forbidden_value', DOLLAR_REFUSED);
+      else if (known(field, fieldPath)) projection[field] = 1;
     });
     return projection;
   }
@@ -185,7 +218,9 @@ function parseOrder(value: unknown, spec: FilterSpec, path: string, problems: Pr
   items.forEach((item, index) => {
     const itemPath = Array.isArray(value) ? `${path}[${index}]` : path;
     const match = typeof item === 'string' ? /^\s*([A-Za-z_][\w]*)(?:\s+(ASC|DESC))?\s*$/i.exec(item) : null;
-    if (!match) {
+    if (isDollarName(item)) {
+      problems.add(itemPath, 'forbidden_value', DOLLAR_REFUSED);
+    } else if (!match) {
       problems.add(itemPath, 'invalid_order', 'must be "field ASC" or "field DESC"');
     } else if (!Object.hasOwn(spec.fields, match[1])) {
       problems.add(itemPath, 'unknown_field', `unknown field; use ${Object.keys(spec.fields).join(', ')}`);
@@ -203,6 +238,10 @@ function parseInclude(value: unknown, spec: FilterSpec, path: string, problems: 
   items.forEach((item, index) => {
     const itemPath = Array.isArray(value) ? `${path}[${index}]` : path;
     const relation = typeof item === 'string' ? item : isPlain(item) ? item.relation : undefined;
+    if (isDollarName(relation)) {
+      problems.add(typeof item === 'string' ? itemPath : `${itemPath}.relation`, 'forbidden_value', DOLLAR_REFUSED);
+      return;
+    }
     if (typeof relation !== 'string' || !Object.hasOwn(spec.relations!, relation)) {
       problems.add(itemPath, 'unknown_relation', `must name a relation: ${Object.keys(spec.relations!).join(', ')}`);
       return;
@@ -327,7 +366,8 @@ function translateOperators(
 /**
  * Patterns are regular expressions, as in LoopBack's MongoDB connector; `ilike`/`nilike` are
  * the case-insensitive forms and `regexp` also takes a `/pattern/flags` literal. Length is
- * bounded so a pattern cannot be made expensive by size.
+ * bounded so a pattern cannot be made expensive by size; what an engine would refuse or read
+ * differently, and what can backtrack without bound, is refused (filter.patterns.ts).
  */
 function toRegExp(operator: string, value: unknown, flags: string, path: string, problems: Problems): RegExp | undefined {
   if (typeof value !== 'string') return problems.add(path, 'invalid_value', 'must be a pattern string');
@@ -340,11 +380,10 @@ function toRegExp(operator: string, value: unknown, flags: string, path: string,
   if (operator === 'ilike' || operator === 'nilike') patternFlags += 'i';
   patternFlags = [...new Set(patternFlags)].join('');
   if (!REGEX_FLAGS.test(patternFlags)) return problems.add(path, 'invalid_value', 'flags must be among i, m, s');
-  try {
-    return new RegExp(source, patternFlags);
-  } catch {
-    return problems.add(path, 'invalid_pattern', 'is not a valid regular expression');
-  }
+  const reading = readPattern(source);
+  if (reading.problem) return problems.add(path, reading.problem.code, reading.problem.message);
+  problems.patterns.push({ path, checkSource: reading.checkSource!, flags: patternFlags });
+  return new RegExp(source, patternFlags);
 }
 
 function coerce(value: unknown, type: FieldType, spec: FilterSpec, path: string, problems: Problems): unknown {

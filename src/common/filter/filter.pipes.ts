@@ -1,35 +1,47 @@
 import { Injectable, type PipeTransform } from '@nestjs/common';
-import { parseFilter, parseWhere, readQueryObject } from './filter.parser.js';
+import { parseFilter, parseWhere, readQueryObject, refuseSuperLinearPatterns } from './filter.parser.js';
+import { type PatternUse } from './filter.patterns.js';
 import { type FilterSpec, type MongoFilter, type ParsedFilter } from './filter.types.js';
 
 /**
  * `?filter=` as JSON or in bracket form, plus the `?include=` shorthand of LoopBack, parsed
- * against a model's spec. Other query keys are ignored, as LoopBack does.
+ * against a model's spec; its patterns, include scopes' too, are proven linear before the
+ * handler runs. Other query keys are ignored, as LoopBack does.
  */
 @Injectable()
-export class ParseFilterPipe implements PipeTransform<Record<string, unknown>, ParsedFilter> {
+export class ParseFilterPipe implements PipeTransform<Record<string, unknown>, Promise<ParsedFilter>> {
   constructor(private readonly spec: FilterSpec) {}
 
-  transform(query: Record<string, unknown> = {}): ParsedFilter {
+  async transform(query: Record<string, unknown> = {}): Promise<ParsedFilter> {
+    const patterns: PatternUse[] = [];
+    const parsed = parseFilter(this.withIncludeShorthand(query), this.spec, 'filter', patterns);
+    await refuseSuperLinearPatterns(patterns);
+    return parsed;
+  }
+
+  private withIncludeShorthand(query: Record<string, unknown>): unknown {
     const raw = readQueryObject(query.filter, 'filter');
-    if (query.include === undefined || !this.spec.relations) return parseFilter(raw, this.spec);
+    if (query.include === undefined || !this.spec.relations) return raw;
     const shorthand = readIncludeShorthand(query.include);
     const merged = typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? { ...raw } : raw === undefined ? {} : raw;
     if (typeof merged === 'object' && merged !== null && !Array.isArray(merged)) {
       const existing = (merged as Record<string, unknown>).include;
       (merged as Record<string, unknown>).include = existing === undefined ? shorthand : [existing, shorthand].flat();
     }
-    return parseFilter(merged, this.spec);
+    return merged;
   }
 }
 
-/** `?where=` of the count routes, as JSON or in bracket form. */
+/** `?where=` of the count routes, as JSON or in bracket form; patterns as in ParseFilterPipe. */
 @Injectable()
-export class ParseWherePipe implements PipeTransform<Record<string, unknown>, MongoFilter> {
+export class ParseWherePipe implements PipeTransform<Record<string, unknown>, Promise<MongoFilter>> {
   constructor(private readonly spec: FilterSpec) {}
 
-  transform(query: Record<string, unknown> = {}): MongoFilter {
-    return parseWhere(readQueryObject(query.where, 'where'), this.spec);
+  async transform(query: Record<string, unknown> = {}): Promise<MongoFilter> {
+    const patterns: PatternUse[] = [];
+    const where = parseWhere(readQueryObject(query.where, 'where'), this.spec, 'where', patterns);
+    await refuseSuperLinearPatterns(patterns);
+    return where;
   }
 }
 

@@ -55,7 +55,7 @@ describe('duplicateKeyField', () => {
 });
 
 describe('AllExceptionsFilter', () => {
-  function answer(exception: unknown): { status: number; body: unknown } {
+  function answer(exception: unknown, query: Record<string, unknown> = {}): { status: number; body: unknown } {
     let reply: { status: number; body: unknown } | undefined;
     const adapterHost = {
       httpAdapter: {
@@ -64,7 +64,7 @@ describe('AllExceptionsFilter', () => {
         },
       },
     } as unknown as HttpAdapterHost;
-    const host = { switchToHttp: () => ({ getResponse: () => ({}) }) } as unknown as ArgumentsHost;
+    const host = { switchToHttp: () => ({ getResponse: () => ({}), getRequest: () => ({ query }) }) } as unknown as ArgumentsHost;
     new AllExceptionsFilter(adapterHost).catch(exception, host);
     if (!reply) throw new Error('the filter sent no reply');
     return reply;
@@ -105,6 +105,34 @@ describe('AllExceptionsFilter', () => {
     } finally {
       logged.mockRestore();
     }
+  });
+
+  // The errors each engine sends for a pattern it cannot compile, as they arrive (issue: 500).
+  it.each([
+    ['mongo-java-server, [^]', { message: 'Unknown error: Unclosed character class near index 2\n[^]\n  ^' }, 'Unclosed character class'],
+    ['mongo-java-server, a{', { message: 'Unknown error: Illegal repetition near index 2\na{' }, 'Illegal repetition'],
+    [
+      'FerretDB / DocumentDB, \\u{41}',
+      { message: 'Regular expression is invalid: PCRE2 does not support \\F, \\L, \\l, \\N{name}, \\U, or \\u', code: 51091 },
+      'PCRE2 does not support',
+    ],
+    ['FerretDB / DocumentDB, a NUL byte', { message: 'Regular expression cannot contain an embedded null byte', code: 2 }, 'null byte'],
+    ['MongoDB, by its code alone', { message: 'missing terminating ] for character class', code: 51091 }, 'missing terminating'],
+  ])('answers an engine regex error (%s) with 400 invalid_pattern, without echoing the pattern', (_case, fields, reason) => {
+    const { status, body } = answer(new MongoServerError(fields), { where: '{"name":{"like":"x"}}' });
+    expect(status).toBe(400);
+    expect(body).toEqual({
+      statusCode: 400,
+      error: 'Bad Request',
+      message: expect.stringContaining(reason),
+      details: [{ path: 'where', code: 'invalid_pattern', message: expect.stringContaining(reason) }],
+    });
+    expect(JSON.stringify(body)).not.toContain('\\n');
+  });
+
+  it('names filter for an engine regex error on a filter route', () => {
+    const error = new MongoServerError({ message: 'Regular expression is invalid: missing )', code: 51091 });
+    expect(answer(error, { filter: '{}' }).body).toMatchObject({ details: [{ path: 'filter', code: 'invalid_pattern' }] });
   });
 
   it('keeps the message and details of an HttpException', () => {

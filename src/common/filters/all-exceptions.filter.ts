@@ -22,7 +22,8 @@ export class AllExceptionsFilter implements ExceptionFilter {
   constructor(private readonly adapterHost: HttpAdapterHost) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const { statusCode, message, details } = this.describe(exception);
+    const { statusCode, message, details } =
+      engineRegexError(exception, () => host.switchToHttp().getRequest<{ query?: unknown }>().query) ?? this.describe(exception);
     // A 500 is a bug and is logged with its stack; a 503 is the database being away.
     if (statusCode === 500) this.logger.error(message, exception instanceof Error ? exception.stack : String(exception));
     else if (statusCode > 500) this.logger.warn(`${message} (${exception instanceof Error ? exception.message : String(exception)})`);
@@ -72,6 +73,34 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (clientError) return clientError;
     return { statusCode: HttpStatus.INTERNAL_SERVER_ERROR, message: 'Internal server error' };
   }
+}
+
+/**
+ * A pattern the engine refused to compile. The filter parser refuses every such pattern first
+ * (filter.patterns.ts); this is the net under it, so an engine's own reading never becomes a
+ * 500. MongoDB and DocumentDB (PCRE2) answer code 51091 "Regular expression is invalid: ..."
+ * (DocumentDB answers a NUL byte with code 2 "Regular expression cannot contain an embedded
+ * null byte"); mongo-java-server answers without a code, with Java's PatternSyntaxException
+ * text: "Unknown error: Illegal repetition near index 1\n{".
+ */
+const INVALID_REGEX = 51091;
+const ENGINE_REGEX_MESSAGE = /^(?:Regular expression (?:is invalid|cannot contain|is too long)|invalid flag in regex options)/;
+const JAVA_PATTERN_SYNTAX = /^Unknown error: (.+?) near index -?\d+(?:\n|$)/;
+
+export function engineRegexError(
+  exception: unknown,
+  queryOf: () => unknown,
+): { statusCode: number; message: string; details: ErrorDetail[] } | undefined {
+  if (!(exception instanceof MongoServerError)) return undefined;
+  const java = JAVA_PATTERN_SYNTAX.exec(exception.message);
+  if (exception.code !== INVALID_REGEX && !ENGINE_REGEX_MESSAGE.test(exception.message) && !java) return undefined;
+  const reason = (java ? java[1] : exception.message.split('\n')[0]).slice(0, 200);
+  // The engine does not say which pattern; the query parameter that carried the patterns does.
+  const query = queryOf();
+  const keys = typeof query === 'object' && query !== null ? Object.keys(query) : [];
+  const path = keys.includes('where') && !keys.includes('filter') ? 'where' : 'filter';
+  const message = `${path}: a pattern is not a regular expression the database engine accepts (${reason})`;
+  return { statusCode: HttpStatus.BAD_REQUEST, message, details: [{ path, code: 'invalid_pattern', message }] };
 }
 
 /**

@@ -14,9 +14,10 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as 
 /**
  * The OpenAPI document of the application, as Swagger UI at /docs and /docs-json serve it.
  * Responses that global parts of the service give on any route — the API key guard's 401 and
- * 403, the rate limit's 429, the body limit's 413 — are added here to every route they apply
- * to, from the same facts those parts act on: a public route (empty `security`) has no key and
- * no limit; only writes need the write role; only routes with a body can get a 413.
+ * 403, the rate limit's 429, the body limit's 413 and the body parser's 415 — are added here to
+ * every route they apply to, from the same facts those parts act on: a public route (empty
+ * `security`) has no key and no limit; only writes need the write role; only routes with a body
+ * can get a 413 or a 415.
  */
 export function createOpenApiDocument(app: INestApplication, about: { title: string; description: string }): OpenAPIObject {
   const { version, license } = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as {
@@ -72,6 +73,11 @@ const TOO_MANY: ErrorCase = {
   message: 'Too many requests; retry after the number of seconds in Retry-After',
 };
 const TOO_LARGE: ErrorCase = { status: 413, name: 'bodyTooLarge', message: 'Request body is too large' };
+const NOT_JSON: ErrorCase = {
+  status: 415,
+  name: 'notJson',
+  message: 'Only application/json bodies are accepted (got application/x-www-form-urlencoded)',
+};
 
 function addGlobalResponses(method: (typeof METHODS)[number], operation: Operation): void {
   const isPublic = operation.security !== undefined && operation.security.length === 0;
@@ -89,7 +95,10 @@ function addGlobalResponses(method: (typeof METHODS)[number], operation: Operati
       'Retry-After': { description: 'Seconds until the client may send again', schema: { type: 'integer' } },
     });
   }
-  if (operation.requestBody) responses[413] = errorResponse('The body is larger than BODY_LIMIT_BYTES', [TOO_LARGE]);
+  if (operation.requestBody) {
+    responses[413] = errorResponse('The body is larger than BODY_LIMIT_BYTES', [TOO_LARGE]);
+    responses[415] = errorResponse('The body is not application/json', [NOT_JSON]);
+  }
   // In status order, as Swagger UI lists them.
   operation.responses = Object.fromEntries(Object.entries(responses).sort(([a], [b]) => a.localeCompare(b)));
 }
