@@ -9,25 +9,31 @@ import { type Configuration, loadConfiguration } from './config/configuration.js
 import { DatabaseUnavailableError } from './database/database-engine.js';
 import { PinoNestLogger } from './logging/pino-nest.logger.js';
 
+/** The service's log, once there is one: flushed before the line that says why a start failed. */
+let log: Logger | undefined;
+
 async function bootstrap(config: Configuration): Promise<void> {
+  const startedAt = performance.now();
   // Before anything starts (an embedded engine takes seconds): a busy port fails at once.
   await assertCanListen(config.http.host, config.http.port);
-  // Logs are buffered until pino takes over, and a failure to start is reported by the one
-  // line below instead of Nest's stack trace.
+  // The logger exists before the application, so each start-up step (the database engine
+  // fetched and started, the modules, the routes) is logged when it happens, not after.
   const adapter = createAdapter(config.http, config.logging);
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule, adapter, {
-    bufferLogs: true,
-    autoFlushLogs: false,
-    abortOnError: false,
-  });
-  const logger = new PinoNestLogger(adapter.getInstance().log as Logger);
-  app.useLogger(logger);
-  app.flushLogs();
+  log = adapter.getInstance().log as Logger;
+  const logger = new PinoNestLogger(log);
+  logger.log(`Starting refmany on Node.js ${process.version} (pid ${process.pid})`, 'Bootstrap');
+  // A failure to start is reported by the one line in the catch below, not Nest's stack trace.
+  logger.holdErrorsUntilStarted();
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule, adapter, { logger, abortOnError: false });
+  logger.started();
   await configureApp(app, config.http);
   shutDownOn(['SIGTERM', 'SIGINT'], app, logger, config.http.shutdownTimeoutMs);
   const { host, port } = config.http;
   await app.listen(port, host);
-  logger.log(`Listening on http://${host}:${port}/api (Swagger UI at http://${host}:${port}/docs)`, 'Bootstrap');
+  logger.log(
+    `Listening on http://${host}:${port}/api (Swagger UI at http://${host}:${port}/docs), started in ${((performance.now() - startedAt) / 1000).toFixed(1)} s`,
+    'Bootstrap',
+  );
 }
 
 function assertCanListen(host: string, port: number): Promise<void> {
@@ -84,6 +90,7 @@ try {
   config = loadConfiguration();
   await bootstrap(config);
 } catch (error) {
+  await new Promise<void>((resolve) => (log ? log.flush(() => resolve()) : resolve()));
   console.error(`refmany could not start: ${describeStartupError(error, config)}`);
   process.exit(1);
 }

@@ -22,6 +22,7 @@ export async function resolveDatabase(options: DatabaseEngineOptions = {}): Prom
   const where = dataDir ? `data in ${dataDir}` : 'in memory';
   const reasons: string[] = [];
 
+  log('Looking for a mongod binary for mongodb-memory-server…');
   const mongod = await findMongod();
   if (mongod.reason) {
     reasons.push(`mongod: ${mongod.reason}`);
@@ -34,16 +35,18 @@ export async function resolveDatabase(options: DatabaseEngineOptions = {}): Prom
   }
 
   try {
-    installMongoJavaServer(log);
+    await installMongoJavaServer(log);
     let dataFile: string | undefined;
     if (dataDir) {
       mkdirSync(dataDir, { recursive: true });
       dataFile = join(dataDir, 'mongo-java-server.mv');
     }
+    log(`Starting mongo-java-server ${MONGO_JAVA_SERVER_VERSION} on the JVM, ${where}…`);
+    const startedAt = performance.now();
     const server = await startMongoJavaServer({ port: options.port, dataFile });
     const uri = `mongodb://127.0.0.1:${server.port}/${DATABASE_NAME}`;
     log(
-      `Database: embedded mongo-java-server ${MONGO_JAVA_SERVER_VERSION} (reports MongoDB 7.0.0, JVM pid ${server.pid}), ${where}, at ${uri}`,
+      `Database: embedded mongo-java-server ${MONGO_JAVA_SERVER_VERSION} (reports MongoDB 7.0.0, JVM pid ${server.pid}), ${where}, started in ${((performance.now() - startedAt) / 1000).toFixed(1)} s, at ${uri}`,
     );
     return { name: 'mongo-java-server', uri, persistent: !!dataDir, stop: () => server.stop() };
   } catch (error) {
