@@ -8,6 +8,7 @@ import { projectRoot } from './project-root.js';
 export const MONGO_JAVA_SERVER_VERSION = '1.47.0';
 
 const LAUNCHER = 'EmbeddedMongo';
+const NO_JAVA = 'mongo-java-server needs Java 17+ ("java" is not on PATH)';
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 5_000;
 
@@ -85,16 +86,29 @@ async function fetchJars(p: ReturnType<typeof paths>, log: (message: string) => 
  * project's pom on first use) and the launcher is compiled. Throws DatabaseUnavailableError
  * saying what is missing.
  */
-export async function installMongoJavaServer(log: (message: string) => void = () => {}): Promise<void> {
-  const p = paths();
-  if (!(await run('java', ['-version'])).ok) {
-    throw new DatabaseUnavailableError('mongo-java-server needs Java 17+ ("java" is not on PATH)');
-  }
+function installed(p = paths()): { hasJars: boolean; upToDate: boolean } {
   const hasJars =
     existsSync(p.lib) && readdirSync(p.lib).some((file) => file.startsWith(`mongo-java-server-core-${MONGO_JAVA_SERVER_VERSION}`));
-  if (!hasJars) await fetchJars(p, log);
   const compiled = join(p.classes, `${LAUNCHER}.class`);
-  if (!existsSync(compiled) || statSync(compiled).mtimeMs < statSync(p.launcherSource).mtimeMs) {
+  const upToDate = existsSync(compiled) && statSync(compiled).mtimeMs >= statSync(p.launcherSource).mtimeMs;
+  return { hasJars, upToDate };
+}
+
+/** Whether the jars are in the cache and the launcher compiled from its current source. */
+export function isMongoJavaServerInstalled(): boolean {
+  const { hasJars, upToDate } = installed();
+  return hasJars && upToDate;
+}
+
+export async function installMongoJavaServer(log: (message: string) => void = () => {}): Promise<void> {
+  const p = paths();
+  const { hasJars, upToDate } = installed(p);
+  if (hasJars && upToDate) return;
+  // Only when there is work to do: a warm start does not pay for a JVM that prints its version
+  // (startMongoJavaServer says the same if java is missing).
+  if (!(await run('java', ['-version'])).ok) throw new DatabaseUnavailableError(NO_JAVA);
+  if (!hasJars) await fetchJars(p, log);
+  if (!upToDate) {
     log(`Compiling the mongo-java-server launcher (${LAUNCHER}.java)…`);
     const startedAt = performance.now();
     mkdirSync(p.classes, { recursive: true });
@@ -165,12 +179,14 @@ function waitForListening(child: ChildProcessWithoutNullStreams, stderr: () => s
   return new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });
     const timer = setTimeout(() => fail(`did not start within ${START_TIMEOUT_MS / 1000} s`), START_TIMEOUT_MS);
-    function fail(reason: string) {
+    function fail(reason: string, message = `mongo-java-server ${reason}\n${stderr()}`.trim()) {
       clearTimeout(timer);
       lines.close();
-      reject(new DatabaseUnavailableError(`mongo-java-server ${reason}\n${stderr()}`.trim()));
+      reject(new DatabaseUnavailableError(message));
     }
-    child.once('error', (error) => fail(`could not be started: ${error.message}`));
+    child.once('error', (error: NodeJS.ErrnoException) =>
+      error.code === 'ENOENT' ? fail('', NO_JAVA) : fail(`could not be started: ${error.message}`),
+    );
     child.once('exit', (code, signal) => fail(`exited during start-up (${signal ?? `code ${code}`})`));
     lines.on('line', (line) => {
       const match = /^LISTENING (\d+)$/.exec(line.trim());
