@@ -65,11 +65,16 @@ async function fetchJars(p: ReturnType<typeof paths>, log: (message: string) => 
   const startedAt = performance.now();
   let files = 0;
   let kilobytes = 0;
+  let copied = 0;
   const progress = setInterval(
-    () => log(`…still fetching with Maven: ${files} files (${Math.round(kilobytes)} kB) downloaded, ${seconds(startedAt)}`),
+    () =>
+      log(
+        `…still fetching with Maven: ${files} files (${Math.round(kilobytes)} kB) downloaded, ${copied} jars copied, ${seconds(startedAt)}`,
+      ),
     PROGRESS_EVERY_MS,
   );
   const mvn = await run('mvn', ['-B', '-f', p.pom, 'dependency:copy-dependencies', `-DoutputDirectory=${p.lib}`], (line) => {
+    if (/Copying \S+\.jar/.test(line)) copied += 1;
     const downloaded = /Downloaded from \S+: \S+ \(([\d.,]+) (B|kB|MB)/.exec(line);
     if (!downloaded) return;
     files += 1;
@@ -78,7 +83,7 @@ async function fetchJars(p: ReturnType<typeof paths>, log: (message: string) => 
   }).finally(() => clearInterval(progress));
   if (!mvn.ok) throw new DatabaseUnavailableError(`Maven could not fetch mongo-java-server:\n${tail(mvn.output)}`);
   const fetched = files ? `${files} files (${Math.round(kilobytes)} kB) downloaded, the rest from ~/.m2` : 'all from ~/.m2';
-  log(`Fetched mongo-java-server ${MONGO_JAVA_SERVER_VERSION} in ${seconds(startedAt)}: ${fetched}`);
+  log(`Fetched mongo-java-server ${MONGO_JAVA_SERVER_VERSION} in ${seconds(startedAt)}: ${copied} jars, ${fetched}`);
 }
 
 /**
@@ -94,21 +99,24 @@ function installed(p = paths()): { hasJars: boolean; upToDate: boolean } {
   return { hasJars, upToDate };
 }
 
-/** Whether the jars are in the cache and the launcher compiled from its current source. */
-export function isMongoJavaServerInstalled(): boolean {
-  const { hasJars, upToDate } = installed();
-  return hasJars && upToDate;
-}
-
-export async function installMongoJavaServer(log: (message: string) => void = () => {}): Promise<void> {
+/**
+ * `busy` is called once Maven or javac is running, work of seconds that needs no event loop:
+ * the caller may load the application meanwhile.
+ */
+export async function installMongoJavaServer(log: (message: string) => void = () => {}, busy: () => void = () => {}): Promise<void> {
   const p = paths();
   const { hasJars, upToDate } = installed(p);
   if (hasJars && upToDate) return;
   // Only when there is work to do: a warm start does not pay for a JVM that prints its version
   // (startMongoJavaServer says the same if java is missing).
   if (!(await run('java', ['-version'])).ok) throw new DatabaseUnavailableError(NO_JAVA);
-  if (!hasJars) await fetchJars(p, log);
+  if (!hasJars) {
+    const fetching = fetchJars(p, log);
+    busy();
+    await fetching;
+  }
   if (!upToDate) {
+    busy();
     log(`Compiling the mongo-java-server launcher (${LAUNCHER}.java)…`);
     const startedAt = performance.now();
     mkdirSync(p.classes, { recursive: true });

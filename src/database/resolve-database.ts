@@ -1,12 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type DatabaseEngine, type DatabaseEngineOptions, DatabaseUnavailableError } from './database-engine.js';
-import {
-  installMongoJavaServer,
-  isMongoJavaServerInstalled,
-  MONGO_JAVA_SERVER_VERSION,
-  startMongoJavaServer,
-} from './mongo-java-server.js';
+import { installMongoJavaServer, MONGO_JAVA_SERVER_VERSION, startMongoJavaServer } from './mongo-java-server.js';
 import { findMongod, startMongod } from './mongod.js';
 
 const DATABASE_NAME = 'refmany';
@@ -75,8 +70,7 @@ async function resolveNow(options: DatabaseEngineOptions, starting: () => void =
 
   try {
     // A first start fetches and compiles for a while: the application may load meanwhile.
-    if (!isMongoJavaServerInstalled()) starting();
-    await installMongoJavaServer(log);
+    await installMongoJavaServer(log, starting);
     let dataFile: string | undefined;
     if (dataDir) {
       mkdirSync(dataDir, { recursive: true });
