@@ -16,6 +16,11 @@ const config: Config = {
   setupFiles: ['<rootDir>/test/support/env.ts'],
   // Two workers on these 2-core machines; each has a database of its own (test/support/env.ts).
   maxWorkers: 2,
+  // No test file leaves a handle open (at each file's last afterAll only Jest's own IPC pipes and
+  // the running hook's timer are left), and a worker exits by itself once told to; but winding
+  // down a worker that holds ts-jest's compiler takes longer than Jest's default 500 ms on a
+  // loaded 2-core machine, which Jest then reports as "failed to exit gracefully" and kills.
+  workerGracefulExitTimeout: 5_000,
   testTimeout: 30_000,
   testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts'],
   extensionsToTreatAsEsm: ['.ts'],

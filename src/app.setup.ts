@@ -2,6 +2,7 @@ import { RequestMethod } from '@nestjs/common';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SwaggerModule } from '@nestjs/swagger';
 import { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
+import { type Logger } from 'pino';
 import qs from 'qs';
 import { FILTER_LIMITS } from './common/filter/filter.limits.js';
 import { PROTO_KEY_STANDIN } from './common/filter/filter.parser.js';
@@ -44,11 +45,16 @@ function fastifyTrustProxy(trust: TrustProxy): boolean | string[] | ((address: s
   return typeof trust === 'number' ? (_address, hop) => hop < trust : trust;
 }
 
-export function createAdapter(http: HttpConfiguration, logging: Configuration['logging']): FastifyAdapter {
+/** `loggerInstance`: a logger made earlier with createLogger, for logs written before the application exists. */
+export function createAdapter(
+  http: HttpConfiguration,
+  logging: Configuration['logging'],
+  loggerInstance: Logger = createLogger(logging),
+): FastifyAdapter {
   const headers = securityHeaders();
   const routeUrls: string[] = [];
   const adapter = new FastifyAdapter({
-    loggerInstance: createLogger(logging),
+    loggerInstance,
     logController: new RequestLogController(),
     genReqId: requestId,
     // Behind a proxy or load balancer, the client's address (rate limit, logs) is the one the

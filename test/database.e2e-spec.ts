@@ -68,8 +68,8 @@ describe('mongo-java-server', () => {
     return server;
   };
 
-  beforeAll(() => {
-    installMongoJavaServer();
+  beforeAll(async () => {
+    await installMongoJavaServer();
     dir = mkdtempSync(join(tmpdir(), 'refmany-engine-'));
   });
   afterEach(async () => {

@@ -1,7 +1,11 @@
+import 'reflect-metadata';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { getMetadataStorage } from 'class-validator';
 import { parse } from 'yaml';
+import { loadConfiguration } from '../src/config/configuration.js';
+import { EnvironmentVariables } from '../src/config/env.validation.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const read = (file: string) => readFileSync(`${ROOT}${file}`, 'utf8');
@@ -16,9 +20,12 @@ interface ComposeService {
   volumes?: Array<string | { type?: string; source?: string; target?: string }>;
   depends_on?: string[] | Record<string, { condition?: string }>;
   healthcheck?: { test?: string | string[]; disable?: boolean };
+  profiles?: string[];
+  stop_grace_period?: string;
 }
 
 interface ComposeFile {
+  name?: string;
   services?: Record<string, ComposeService>;
   volumes?: Record<string, unknown>;
 }
@@ -95,20 +102,99 @@ function envOf(instructions: Instruction[]): Record<string, string> {
   return env;
 }
 
+/** Every variable the service's configuration declares (src/config/env.validation.ts). */
+const SERVICE_VARIABLES = [
+  ...new Set(
+    getMetadataStorage()
+      .getTargetValidationMetadatas(EnvironmentVariables, '', true, false)
+      .map((metadata) => metadata.propertyName),
+  ),
+];
+
+/** `${NAME}`, `${NAME:-default}` and friends: the caller's value of the same name, passed through. */
+const passedThrough = (name: string, value: string | null | undefined) =>
+  value === null || new RegExp(`^\\$\\{${name}(:?[-?][^}]*)?\\}$`).test(value ?? '');
+
+/** Seconds in a compose duration such as `15s`, `1m30s` or `${STOP_GRACE_PERIOD:-15s}` (its default). */
+function seconds(duration: string): number {
+  const value = /^\$\{\w+:?-([^}]*)\}$/.exec(duration)?.[1] ?? duration;
+  const units: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001 };
+  let total = 0;
+  for (const [, amount, unit] of value.matchAll(/([\d.]+)(ms|h|m|s)/g)) total += Number(amount) * units[unit];
+  return total;
+}
+
 describe('docker-compose.yml', () => {
   let compose: ComposeFile;
   let mongo: ComposeService;
   let service: ComposeService;
 
   beforeAll(() => {
-    compose = parse(read('docker-compose.yml')) as ComposeFile;
+    // Merge keys (`<<: *refmany`) as compose reads them.
+    compose = parse(read('docker-compose.yml'), { merge: true }) as ComposeFile;
     mongo = compose.services?.mongo ?? {};
     service = compose.services?.refmany ?? {};
   });
 
-  it('parses as YAML with the services mongo and refmany', () => {
+  it('parses as YAML with the services mongo and refmany, under the project name refmany', () => {
     expect(typeof compose).toBe('object');
     expect(Object.keys(compose.services ?? {})).toEqual(expect.arrayContaining(['mongo', 'refmany']));
+    expect(compose.name).toBe('refmany');
+  });
+
+  it('runs mongo and refmany by default, and nothing else', () => {
+    const unprofiled = Object.entries(compose.services ?? {}).filter(([, definition]) => !definition.profiles?.length);
+    expect(unprofiled.map(([name]) => name).sort()).toEqual(['mongo', 'refmany']);
+  });
+
+  describe('every service built from the Dockerfile', () => {
+    const built = () => Object.entries(compose.services ?? {}).filter(([, definition]) => definition.build);
+
+    it('passes every setting the service reads through from the environment or .env', () => {
+      expect(built().length).toBeGreaterThanOrEqual(2);
+      // Set by compose itself: where to listen inside the container, and the database.
+      const fixed = new Set(['HOST', 'PORT', 'MONGODB_URI', 'DATA_DIR']);
+      for (const [name, definition] of built()) {
+        const env = environmentOf(definition);
+        const missing = SERVICE_VARIABLES.filter((variable) => !fixed.has(variable) && !passedThrough(variable, env[variable]));
+        expect({ name, missing }).toEqual({ name, missing: [] });
+      }
+    });
+
+    it('waits longer than SHUTDOWN_TIMEOUT_MS before killing the container, so a graceful shutdown can finish', () => {
+      for (const [name, definition] of built()) {
+        // The service's default unless compose gives SHUTDOWN_TIMEOUT_MS a default of its own.
+        const composeDefault = /:-(\d+)\}$/.exec(String(environmentOf(definition).SHUTDOWN_TIMEOUT_MS))?.[1];
+        const shutdownS = loadConfiguration({ SHUTDOWN_TIMEOUT_MS: composeDefault }).http.shutdownTimeoutMs / 1000;
+        // Docker's own default grace period is 10 s.
+        const graceS = seconds(definition.stop_grace_period ?? '10s');
+        expect({ name, longerThanShutdown: graceS > shutdownS }).toEqual({ name, longerThanShutdown: true });
+      }
+    });
+  });
+
+  describe('the ferretdb profile', () => {
+    const inProfile = () => Object.entries(compose.services ?? {}).filter(([, definition]) => definition.profiles?.includes('ferretdb'));
+
+    it('adds FerretDB 2 and the postgres-documentdb image it is released with, as published', () => {
+      const images = Object.fromEntries(inProfile().map(([name, definition]) => [name, definition.image]));
+      expect(images.ferretdb).toMatch(/^ghcr\.io\/ferretdb\/ferretdb:2\.\d+\.\d+$/);
+      const ferretVersion = images.ferretdb!.split(':')[1];
+      expect(images['postgres-documentdb']).toMatch(
+        new RegExp(`^ghcr\\.io/ferretdb/postgres-documentdb:\\d+-[\\d.]+-ferretdb-${ferretVersion}$`),
+      );
+    });
+
+    it('runs the service on FerretDB beside the one on MongoDB, on another host port', () => {
+      const onFerret = compose.services?.['refmany-ferretdb'] ?? {};
+      expect(onFerret.profiles).toEqual(['ferretdb']);
+      const uri = environmentOf(onFerret).MONGODB_URI!;
+      expect(new URL(uri.replace(/\$\{[^}]*\}/g, 'x')).hostname).toBe('ferretdb');
+      expect((onFerret.depends_on as Record<string, { condition?: string }>).ferretdb?.condition).toBe('service_healthy');
+      expect(onFerret.ports).not.toEqual(service.ports);
+      const ferretdb = compose.services?.ferretdb ?? {};
+      expect(environmentOf(ferretdb).FERRETDB_POSTGRESQL_URL).toMatch(/^postgres:\/\/.*@postgres-documentdb:5432\//);
+    });
   });
 
   describe('mongo', () => {
@@ -164,9 +250,8 @@ describe('docker-compose.yml', () => {
     it('passes API_KEYS through from the environment', () => {
       const env = environmentOf(service);
       expect(Object.keys(env)).toContain('API_KEYS');
-      const value = env.API_KEYS;
       // A bare name passes the caller's value through; so does an interpolation of the same name.
-      if (value !== null) expect(value).toMatch(/^\$\{API_KEYS(:?[-?][^}]*)?\}$/);
+      expect(passedThrough('API_KEYS', env.API_KEYS)).toBe(true);
     });
   });
 });
@@ -218,5 +303,39 @@ describe('Dockerfile', () => {
 
   it('starts the compiled service', () => {
     expect(args('CMD').at(-1) ?? args('ENTRYPOINT').at(-1)).toMatch(/dist\/main\.js/);
+  });
+});
+
+describe('.env.example', () => {
+  /** `#NAME=value` and `NAME=value` lines. */
+  let example: Map<string, string>;
+
+  beforeAll(() => {
+    example = new Map(
+      read('.env.example')
+        .split(/\r?\n/)
+        .map((line) => /^#?([A-Z][A-Z0-9_]*)=(.*)$/.exec(line))
+        .filter((match) => match !== null)
+        .map((match) => [match[1], match[2]]),
+    );
+  });
+
+  it('lists every variable the service reads, each with its default', () => {
+    expect(SERVICE_VARIABLES.length).toBeGreaterThan(10);
+    expect(SERVICE_VARIABLES.filter((name) => !example.has(name))).toEqual([]);
+    const defaults = loadConfiguration({});
+    for (const name of SERVICE_VARIABLES) {
+      // The value shown configures the service exactly as leaving the variable out does.
+      expect({ name, configuration: loadConfiguration({ [name]: example.get(name) }) }).toEqual({ name, configuration: defaults });
+    }
+  });
+
+  it('lists every variable docker-compose.yml reads, with the same default', () => {
+    const interpolated = [...read('docker-compose.yml').matchAll(/\$\{(\w+)(?::?-([^}]*))?\}/g)];
+    expect(interpolated.length).toBeGreaterThan(10);
+    for (const [, name, fallback] of interpolated) {
+      expect({ name, listed: example.has(name) }).toEqual({ name, listed: true });
+      if (fallback) expect({ name, value: example.get(name) }).toEqual({ name, value: fallback });
+    }
   });
 });

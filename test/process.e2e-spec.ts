@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -194,5 +195,44 @@ describe('Request logs', () => {
     await fetch(`${service.url}/api/devices`, { headers: { Authorization: 'Bearer very-secret-key-1', 'X-API-Key': 'very-secret-key-2' } });
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(service.lines.some((line) => line.includes('very-secret-key'))).toBe(false);
+  });
+});
+
+describe('The container health check (dist/health/healthcheck.js, the Dockerfile HEALTHCHECK)', () => {
+  let service: ServiceProcess;
+  let port: number;
+
+  const healthcheck = (path: string, env: Record<string, string>) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'dist', 'health', 'healthcheck.js'), path], {
+        env: { PATH: process.env.PATH, ...env },
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+      child.once('close', (code) => resolve({ code, stderr }));
+    });
+
+  beforeAll(async () => {
+    port = await freePort();
+    // As in the container: listening on every interface, the check reads PORT like the service.
+    service = runService({ MONGODB_URI: process.env.MONGODB_URI!, HOST: '0.0.0.0' }, port);
+    await waitReady(service);
+  }, 60_000);
+  afterAll(async () => {
+    service.child.kill('SIGTERM');
+    await service.exited;
+  });
+
+  it('exits 0 when the service answers /health and /health/ready', async () => {
+    expect(await healthcheck('/health', { PORT: String(port), HOST: '0.0.0.0' })).toEqual({ code: 0, stderr: '' });
+    expect(await healthcheck('/health/ready', { PORT: String(port), HOST: '0.0.0.0' })).toEqual({ code: 0, stderr: '' });
+  });
+
+  it('exits 1 saying why when nothing answers, or the answer is not a 2xx', async () => {
+    const nothing = await healthcheck('/health', { PORT: String(await freePort()) });
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toMatch(/^healthcheck: http:\/\/127\.0\.0\.1:\d+\/health did not answer/);
+    const notFound = await healthcheck('/no-such-route', { PORT: String(port) });
+    expect(notFound).toEqual({ code: 1, stderr: expect.stringMatching(/answered 404/) });
   });
 });

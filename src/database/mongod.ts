@@ -1,8 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DryMongoBinary, MongoMemoryServer } from 'mongodb-memory-server';
-import { MongoBinaryDownloadUrl } from 'mongodb-memory-server-core/lib/util/MongoBinaryDownloadUrl.js';
-import { envToBool, resolveConfig, ResolveConfigVariables } from 'mongodb-memory-server-core/lib/util/resolveConfig.js';
+
+// mongodb-memory-server is loaded when an embedded engine is wanted: with MONGODB_URI set (as in
+// production) the service never pays the second or so its modules take to load.
+const memoryServer = () => import('mongodb-memory-server');
+const downloadUrl = () => import('mongodb-memory-server-core/lib/util/MongoBinaryDownloadUrl.js');
+const configuration = () => import('mongodb-memory-server-core/lib/util/resolveConfig.js');
 
 /** How long to wait for the download host before calling the machine offline. */
 const DOWNLOAD_PROBE_TIMEOUT_MS = 3_000;
@@ -19,6 +22,11 @@ export interface Mongod {
  * why it moved on instead of hanging on a download that cannot work.
  */
 export async function findMongod(): Promise<{ binary?: string; reason?: string }> {
+  const [{ DryMongoBinary }, { MongoBinaryDownloadUrl }, { envToBool, resolveConfig, ResolveConfigVariables }] = await Promise.all([
+    memoryServer(),
+    downloadUrl(),
+    configuration(),
+  ]);
   const options = await DryMongoBinary.generateOptions();
   const binary = await DryMongoBinary.locateBinary(options);
   if (binary) return { binary };
@@ -39,6 +47,7 @@ export async function findMongod(): Promise<{ binary?: string; reason?: string }
 export async function startMongod(options: { dataDir?: string; port?: number }): Promise<Mongod> {
   const dbPath = options.dataDir ? join(options.dataDir, 'mongod') : undefined;
   if (dbPath) mkdirSync(dbPath, { recursive: true });
+  const { MongoMemoryServer } = await memoryServer();
   const server = await MongoMemoryServer.create({
     instance: {
       ip: '127.0.0.1',

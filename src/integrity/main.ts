@@ -1,25 +1,58 @@
 import 'reflect-metadata';
+import { parseArgs } from 'node:util';
 import { NestFactory } from '@nestjs/core';
 import { IntegrityModule } from './integrity.module.js';
 import { type IntegrityReport, IntegrityService } from './integrity.service.js';
 
+const HELP = `Usage: npm run integrity -- [--fix] [--json]
+       node dist/integrity/main.js [--fix] [--json]
+
+Scans every account for device ids that break the relation's rules:
+  dangling     the id names no device
+  repeated     the id appears more than once in one account's deviceIds
+  over limit   the account holds more than MAX_DEVICES_PER_ACCOUNT ids
+
+Options:
+  --fix        repair what it finds: drop dangling ids and later repeats (the
+               first occurrence keeps its place), then keep the first ids up to
+               the limit; each repair is a conditional update, so a link made
+               meanwhile is never overwritten
+  --json       print the report as JSON instead of text
+  -h, --help   print this help and exit
+
+The database is the one the service would use: MONGODB_URI when set, otherwise the
+embedded engine on DATA_DIR (default .data; run it while the service is stopped,
+the engine holds its data file). MAX_DEVICES_PER_ACCOUNT sets the limit (10000).
+
+Exit status: 0 nothing left damaged, 1 damage found and not repaired (or the
+database could not be reached), 2 unknown option.`;
+
 /**
- * `npm run integrity [-- --fix] [-- --json]`: scans the database the service would use
+ * `npm run integrity -- [--fix] [--json]`: scans the database the service would use
  * (MONGODB_URI, or the embedded engine's DATA_DIR while the service is stopped) for dangling,
  * repeated and over-limit device ids. Exits 1 when damage is found and left unrepaired.
  */
 async function main(): Promise<void> {
-  const args = new Set(process.argv.slice(2));
-  const unknown = [...args].filter((arg) => arg !== '--fix' && arg !== '--json');
-  if (unknown.length > 0) {
-    console.error(`Unknown option ${unknown.join(' ')}; use --fix to repair, --json for a machine-readable report`);
+  let values: { fix?: boolean; json?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      options: { fix: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    console.error(`${(error as Error).message}\nRun with --help for the options.`);
     process.exit(2);
+  }
+  if (values.help) {
+    console.log(HELP);
+    return;
   }
   const app = await NestFactory.createApplicationContext(IntegrityModule, { logger: ['error', 'warn'] });
   app.enableShutdownHooks();
   try {
-    const report = await app.get(IntegrityService).check({ fix: args.has('--fix') });
-    console.log(args.has('--json') ? JSON.stringify(report, null, 2) : describe(report));
+    const report = await app.get(IntegrityService).check({ fix: values.fix === true });
+    console.log(values.json ? JSON.stringify(report, null, 2) : describe(report));
     process.exitCode = report.damaged.some((damage) => !damage.repaired) ? 1 : 0;
   } finally {
     await app.close();

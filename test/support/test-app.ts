@@ -52,7 +52,7 @@ export async function createTestApp(options: TestAppOptions | TestAppOptions['cu
     relation: { ...base.relation, ...overrides.relation },
     security: { ...base.security, rateLimitMax: 0, ...overrides.security },
     metrics: { ...base.metrics, ...overrides.metrics },
-    logging: { ...base.logging, level: 'error', format: 'json', ...overrides.logging },
+    logging: { ...base.logging, level: 'silent', format: 'json', ...overrides.logging },
   };
   let builder = Test.createTestingModule({ imports: [AppModule] })
     .overrideProvider(httpConfig.KEY)

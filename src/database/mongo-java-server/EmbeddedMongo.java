@@ -3,9 +3,13 @@ import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
+import de.bwaldvogel.mongo.bson.Document;
+import io.netty.channel.Channel;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.util.List;
+import java.util.Locale;
+import java.util.Set;
 
 /**
  * Starts mongo-java-server for the Node process that spawned it.
@@ -29,10 +33,43 @@ public final class EmbeddedMongo {
     }
   };
 
+  /**
+   * The H2 backend, made durable per write: MVStore commits on its own only about once a second,
+   * so a JVM killed outright lost the writes of its last second, acknowledged ones included
+   * (DESIGN.md, Invariant 5). Here every command that may write commits the store before its
+   * answer is sent (the wire handler replies only after handleCommand returns). MVStore.commit()
+   * waits for a store already in progress on another connection, then writes whatever is still
+   * unsaved, so concurrent writes share one commit. The chunk reaches the operating system, not
+   * necessarily the platter: a killed process loses nothing, a machine losing power may.
+   */
+  static final class DurableH2Backend extends H2Backend {
+    /** Commands that never change data; any other command is committed after it runs. */
+    private static final Set<String> READ_ONLY = Set.of(
+        "find", "getmore", "count", "distinct", "killcursors", "listcollections", "listindexes", "listdatabases",
+        "ping", "hello", "ismaster", "buildinfo", "serverstatus", "whatsmyuri", "getlasterror", "getlog",
+        "dbstats", "collstats", "explain", "endsessions", "connectionstatus", "hostinfo", "getparameter",
+        "getcmdlineopts", "getfreemonitoringstatus", "currentop");
+
+    DurableH2Backend(String fileName) {
+      super(fileName);
+    }
+
+    @Override
+    public Document handleCommand(Channel channel, String database, String command, Document query) {
+      try {
+        return super.handleCommand(channel, database, command, query);
+      } finally {
+        // Also after a failed command: an ordered insert stopped by a duplicate key has
+        // acknowledged the documents before it.
+        if (!READ_ONLY.contains(command.toLowerCase(Locale.ROOT))) commit();
+      }
+    }
+  }
+
   public static void main(String[] args) throws Exception {
     String host = args.length > 0 ? args[0] : "127.0.0.1";
     int port = args.length > 1 ? Integer.parseInt(args[1]) : 0;
-    MongoBackend backend = args.length > 2 ? new H2Backend(args[2]) : new MemoryBackend();
+    MongoBackend backend = args.length > 2 ? new DurableH2Backend(args[2]) : new MemoryBackend();
     MongoServer server = new MongoServer(backend.version(MONGO_7_0));
     server.bind(host, port);
     Runtime.getRuntime().addShutdownHook(new Thread(server::shutdownNow));
