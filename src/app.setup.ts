@@ -165,12 +165,15 @@ export async function configureApp(app: NestFastifyApplication, http: HttpConfig
       exposedHeaders: ['X-Total-Count', 'X-Request-Id', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
     });
   }
-  const document = createOpenApiDocument(app, {
-    title: 'refmany',
-    description:
-      'Accounts that reference many Devices. Wherever a device id is taken, its ObjectId or its myId will do; references are stored ' +
-      'as ObjectIds and removed from every account when the device is deleted.',
-  });
+  // Built on the first request for it, not at start-up: most instances never serve it, and the
+  // document and the scan that builds it hold memory for nothing.
+  const document = () =>
+    createOpenApiDocument(app, {
+      title: 'refmany',
+      description:
+        'Accounts that reference many Devices. Wherever a device id is taken, its ObjectId or its myId will do; references are stored ' +
+        'as ObjectIds and removed from every account when the device is deleted.',
+    });
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', swaggerOptions: { persistAuthorization: true } });
   return app;
 }
