@@ -22,7 +22,7 @@ const config: Config = {
   // loaded 2-core machine, which Jest then reports as "failed to exit gracefully" and kills.
   workerGracefulExitTimeout: 5_000,
   testTimeout: 30_000,
-  testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts'],
+  testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts', '<rootDir>/test/integration/**/*.spec.ts'],
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
