@@ -1,5 +1,4 @@
 import { type AST, RegExpParser, RegExpSyntaxError } from '@eslint-community/regexpp';
-import { check } from 'recheck';
 import { serviceUnavailable } from '../errors.js';
 import { FILTER_LIMITS } from './filter.limits.js';
 
@@ -289,9 +288,17 @@ function verdict(source: string, flags: string): Promise<string | undefined> {
   return pending;
 }
 
+/**
+ * recheck (its Scala.js checker, about 37 MB of memory once loaded) is loaded by the first
+ * pattern that needs checking: most instances never see a like/regexp filter and need not hold it.
+ */
+let recheck: Promise<typeof import('recheck')> | undefined;
+
 const TIMED_OUT = 'could not be shown to match in linear time within the time allowed for the check; simplify it';
 
 async function analyse(source: string, flags: string): Promise<string | undefined> {
+  // Before the clock starts: loading the checker is not the pattern's time.
+  const { check } = await (recheck ??= import('recheck'));
   const timeoutMs = FILTER_LIMITS.patternCheckTimeoutMs;
   const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;

@@ -1,7 +1,7 @@
 import fastifyRateLimit, { type FastifyRateLimitStore, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import { HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { type Configuration } from '../../config/configuration.js';
 
 const logger = new Logger('RateLimit');
@@ -92,6 +92,8 @@ class RedisCounters {
    * if Redis is not there the service starts all the same and connects when it can.
    */
   static async connect(url: string): Promise<RedisCounters> {
+    // Loaded here, not at the top: without REDIS_URL the client (about 20 MB) is never needed.
+    const { Redis } = await import('ioredis');
     const redis = new Redis(url, {
       lazyConnect: true,
       enableOfflineQueue: false,
