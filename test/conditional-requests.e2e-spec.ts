@@ -333,6 +333,65 @@ describe('Conditional requests', () => {
     await request(t.http).get('/api/devices/a').expect(200);
   });
 
+  it('is documented: If-Match and its 412 on each conditional write, ETag on each answer that is one document, If-None-Match and 304 on its reads', async () => {
+    interface Operation {
+      parameters?: Array<{ name: string; in: string; required?: boolean }>;
+      responses: Record<
+        string,
+        { headers?: Record<string, unknown>; content?: Record<string, { examples?: Record<string, { value: unknown }> }> }
+      >;
+    }
+    const { paths } = (await request(t.http).get('/docs-json').expect(200)).body as { paths: Record<string, Record<string, Operation>> };
+    const header = (name: string) => expect.objectContaining({ name, in: 'header', required: false });
+    const conditional = [
+      'patch /api/accounts/{id}',
+      'put /api/accounts/{id}',
+      'delete /api/accounts/{id}',
+      'put /api/accounts/{id}/devices/rel',
+      'patch /api/devices/{id}',
+      'put /api/devices/{id}',
+      'delete /api/devices/{id}',
+    ];
+    const all = Object.entries(paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method} ${path}`));
+    expect(
+      all.filter((route) => paths[route.split(' ')[1]][route.split(' ')[0]].parameters?.some((p) => p.name === 'If-Match')).sort(),
+    ).toEqual([...conditional].sort());
+    for (const route of conditional) {
+      const [method, path] = route.split(' ');
+      const operation = paths[path][method];
+      expect(operation.parameters).toContainEqual(header('If-Match'));
+      expect(operation.responses['412'].content?.['application/json'].examples?.changed.value).toMatchObject({
+        statusCode: 412,
+        error: 'Precondition Failed',
+        details: [{ path: 'If-Match', code: 'precondition_failed' }],
+      });
+    }
+    const tagged = [
+      'get /api/accounts/{id} 200',
+      'get /api/devices/{id} 200',
+      'get /api/accounts/{id}/devices/{fk} 200',
+      'post /api/accounts 201',
+      'post /api/devices 201',
+      'patch /api/accounts/{id} 200',
+      'put /api/accounts/{id} 200',
+      'patch /api/devices/{id} 200',
+      'put /api/devices/{id} 200',
+      'put /api/accounts/{id}/devices/{fk} 200',
+      'post /api/accounts/{id}/devices/rel 200',
+      'put /api/accounts/{id}/devices/rel 200',
+    ];
+    for (const route of tagged) {
+      const [method, path, status] = route.split(' ');
+      expect({ route, etag: paths[path][method].responses[status].headers?.ETag }).toEqual({ route, etag: expect.anything() });
+    }
+    for (const path of ['/api/accounts/{id}', '/api/devices/{id}', '/api/accounts/{id}/devices/{fk}']) {
+      const operation = paths[path].get;
+      expect(operation.parameters).toContainEqual(header('If-None-Match'));
+      expect(operation.responses['304'].headers?.ETag).toBeDefined();
+      expect(operation.responses['304'].content).toBeUndefined();
+    }
+  });
+
   it('validates the body before the precondition: a bad body is a 400 whatever If-Match says', async () => {
     const s = await scene();
     const res = await request(t.http).patch(`/api/accounts/${s.account._id}`).set('If-Match', '"abc"').send({ name: '' });

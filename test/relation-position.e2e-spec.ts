@@ -179,6 +179,30 @@ describe('Link at a position', () => {
       expect(await stored(account._id)).toEqual(['a', 'b', 'c']);
     });
 
+    it('is documented on both link routes, with a pattern that admits its examples and refuses what the service refuses', async () => {
+      interface Parameter {
+        name: string;
+        in: string;
+        schema: { pattern: string };
+        examples: Record<string, { value: string }>;
+      }
+      const { paths } = (await request(t.http).get('/docs-json').expect(200)).body as {
+        paths: Record<string, Record<string, { parameters: Parameter[]; responses: Record<string, unknown> }>>;
+      };
+      for (const [method, path] of [
+        ['put', '/api/accounts/{id}/devices/rel/{fk}'],
+        ['post', '/api/accounts/{id}/devices/rel'],
+      ]) {
+        const position = paths[path][method].parameters.find((parameter) => parameter.name === 'position')!;
+        expect(position.in).toBe('query');
+        const pattern = new RegExp(position.schema.pattern);
+        for (const { value } of Object.values(position.examples)) expect(pattern.test(value)).toBe(true);
+        for (const value of ['middle', 'before:', 'after:count', 'START', 'before:has space']) expect(pattern.test(value)).toBe(false);
+        expect(JSON.stringify(paths[path][method].responses['422'])).toContain('anchor_not_linked');
+        expect(JSON.stringify(paths[path][method].responses['400'])).toContain('invalid_position');
+      }
+    });
+
     it('answers 400 naming position for a malformed one before it looks at the ids', async () => {
       const account = await api.account('home', ['a']);
       expectErrorAt(await linkMany(account._id, ['nowhere'], 'first'), 400, 'position', 'invalid_position');

@@ -181,6 +181,37 @@ describe('updateAll', () => {
   });
 });
 
+describe('updateAll in the OpenAPI document', () => {
+  let t: TestApp;
+
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(() => t.close());
+
+  it.each([
+    ['/api/devices/update', 'updateAllDevices', ['400', '409']],
+    ['/api/accounts/update', 'updateAllAccounts', ['400', '422']],
+  ])('documents POST %s as %s, its where and all, and its errors', async (path, operationId, statuses) => {
+    interface Operation {
+      operationId: string;
+      parameters: Array<{ name: string; in: string; schema: { type: string } }>;
+      requestBody?: unknown;
+      responses: Record<string, unknown>;
+    }
+    const { paths } = (await request(t.http).get('/docs-json').expect(200)).body as { paths: Record<string, Record<string, Operation>> };
+    const operation = paths[path].post;
+    expect(operation.operationId).toBe(operationId);
+    expect(operation.parameters.map(({ name, in: where, schema }) => [name, where, schema.type])).toEqual([
+      ['where', 'query', 'string'],
+      ['all', 'query', 'boolean'],
+    ]);
+    expect(operation.requestBody).toBeDefined();
+    for (const status of ['200', ...statuses]) expect(operation.responses[status]).toBeDefined();
+    expect(JSON.stringify(operation.responses['400'])).toContain('"code":"required"');
+  });
+});
+
 describe('updateAll of accounts racing the deletion of a device it sets', () => {
   let t: TestApp;
   let base: string;

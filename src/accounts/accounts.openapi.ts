@@ -70,7 +70,6 @@ export function DevicePositionQuery(): ParameterDecorator {
         '(ObjectId or myId). Devices already linked move there. Without it, new devices are appended and linked ones stay where they are.',
       schema: { type: 'string', pattern: `^(?:start|end|(?:before|after):${DEVICE_KEY_PATTERN.slice(1, -1)})$` },
       examples: {
-        none: { summary: 'Append what is new; nothing moves', value: '' },
         start: { summary: 'First', value: 'start' },
         before: { summary: 'Just before lamp-hall', value: 'before:lamp-hall' },
         after: { summary: 'Just after a device named by ObjectId', value: `after:${EXAMPLE_DEVICE_OBJECT_ID}` },
