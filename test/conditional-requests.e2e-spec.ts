@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { Types } from 'mongoose';
 import request, { type Response } from 'supertest';
-import { apiOf, expectErrorAt, listen } from './support/api-client.js';
+import { appUnderTest, expectErrorAt } from './support/api-client.js';
 import { type AccountBody, type DeviceBody } from './support/bodies.js';
-import { createTestApp, type TestApp } from './support/test-app.js';
+import { type TestApp } from './support/test-app.js';
 
 const STRONG_TAG = /^"[0-9a-f]{24}-\d+"$/;
 const UNKNOWN_ID = '0123456789abcdef01234567';
@@ -104,26 +104,21 @@ const WRITES: ConditionalWrite[] = [
   },
 ];
 
-describe('Conditional requests', () => {
-  let t: TestApp;
-  let api: ReturnType<typeof apiOf>;
+/** The stored document as the driver sees it, bookkeeping included. */
+function raw(t: TestApp, model: 'accounts' | 'devices', _id: string) {
+  return t[model].collection.findOne({ _id: new Types.ObjectId(_id) });
+}
 
-  beforeAll(async () => {
-    t = await createTestApp();
-    api = apiOf(t.http);
-  });
-  afterAll(() => t.close());
-  beforeEach(() => t.clear());
+describe('Conditional requests', () => {
+  const app = appUnderTest();
 
   const scene = async (): Promise<Scene> => {
-    const a = await api.device('a');
-    const b = await api.device('b');
-    return { account: await api.account('Home', ['a', 'b']), a, b };
+    const a = await app.api.device('a');
+    const b = await app.api.device('b');
+    return { account: await app.api.account('Home', ['a', 'b']), a, b };
   };
-  /** The stored document as the driver sees it, bookkeeping included. */
-  const raw = (model: 'accounts' | 'devices', _id: string) => t[model].collection.findOne({ _id: new Types.ObjectId(_id) });
   const send = (write: ConditionalWrite, s: Scene, ifMatch: string | undefined, n = 1) => {
-    const call = request(t.http)[write.method](write.path(s));
+    const call = request(app.t.http)[write.method](write.path(s));
     if (ifMatch !== undefined) void call.set('If-Match', ifMatch);
     return write.body ? call.send(write.body(n)) : call;
   };
@@ -132,40 +127,40 @@ describe('Conditional requests', () => {
     it('gives an account one strong ETag, "<ObjectId>-<revision>", which every write moves on and reads leave alone', async () => {
       const s = await scene();
       const path = `/api/accounts/${s.account._id}`;
-      const created = await request(t.http).post('/api/accounts').send({ name: 'Other' }).expect(201);
+      const created = await request(app.t.http).post('/api/accounts').send({ name: 'Other' }).expect(201);
       expect(created.headers.etag).toBe(`"${created.body._id}-0"`);
 
-      const first = await request(t.http).get(path).expect(200);
+      const first = await request(app.t.http).get(path).expect(200);
       expect(first.headers.etag).toMatch(STRONG_TAG);
       expect(first.headers.etag).toBe(`"${s.account._id}-0"`);
       expect(first.body).not.toHaveProperty('rev');
-      expect(await api.etag(path)).toBe(first.headers.etag);
+      expect(await app.api.etag(path)).toBe(first.headers.etag);
 
       const tags = [first.headers.etag as string];
-      const patched = await request(t.http).patch(path).send({ name: 'Renamed' }).expect(200);
-      expect(patched.headers.etag).toBe(await api.etag(path));
+      const patched = await request(app.t.http).patch(path).send({ name: 'Renamed' }).expect(200);
+      expect(patched.headers.etag).toBe(await app.api.etag(path));
       tags.push(patched.headers.etag as string);
-      await request(t.http).delete(`/api/accounts/${s.account._id}/devices/rel/a`).expect(204);
-      tags.push(await api.etag(path));
-      await request(t.http).put(`/api/accounts/${s.account._id}/devices/rel/a`).expect(200);
-      tags.push(await api.etag(path));
+      await request(app.t.http).delete(`/api/accounts/${s.account._id}/devices/rel/a`).expect(204);
+      tags.push(await app.api.etag(path));
+      await request(app.t.http).put(`/api/accounts/${s.account._id}/devices/rel/a`).expect(200);
+      tags.push(await app.api.etag(path));
       // Deleting a device pulls it from the account: that is a write of the account too.
-      await request(t.http).delete('/api/devices/b').expect(200);
-      tags.push(await api.etag(path));
+      await request(app.t.http).delete('/api/devices/b').expect(200);
+      tags.push(await app.api.etag(path));
       expect(new Set(tags).size).toBe(tags.length);
       expect(tags.every((tag) => STRONG_TAG.test(tag))).toBe(true);
     });
 
     it('gives a device the same ETag by ObjectId and by myId, and one of its own to a device created again under that myId', async () => {
-      const device = await request(t.http).post('/api/devices').send({ myId: 'lamp', deviceUID: 'UID-1' }).expect(201);
+      const device = await request(app.t.http).post('/api/devices').send({ myId: 'lamp', deviceUID: 'UID-1' }).expect(201);
       expect(device.headers.etag).toBe(`"${device.body._id}-0"`);
-      expect(await api.etag(`/api/devices/${device.body._id}`)).toBe(device.headers.etag);
-      expect(await api.etag('/api/devices/lamp')).toBe(device.headers.etag);
-      await request(t.http).delete('/api/devices/lamp').expect(200);
-      const again = await request(t.http).post('/api/devices').send({ myId: 'lamp', deviceUID: 'UID-1' }).expect(201);
+      expect(await app.api.etag(`/api/devices/${device.body._id}`)).toBe(device.headers.etag);
+      expect(await app.api.etag('/api/devices/lamp')).toBe(device.headers.etag);
+      await request(app.t.http).delete('/api/devices/lamp').expect(200);
+      const again = await request(app.t.http).post('/api/devices').send({ myId: 'lamp', deviceUID: 'UID-1' }).expect(201);
       expect(again.headers.etag).not.toBe(device.headers.etag);
       expectErrorAt(
-        await request(t.http)
+        await request(app.t.http)
           .patch('/api/devices/lamp')
           .set('If-Match', device.headers.etag as string)
           .send({ deviceUID: 'UID-2' }),
@@ -173,16 +168,16 @@ describe('Conditional requests', () => {
         'If-Match',
         'precondition_failed',
       );
-      expect(await t.devices.findById(again.body._id).lean()).toMatchObject({ deviceUID: 'UID-1' });
+      expect(await app.t.devices.findById(again.body._id).lean()).toMatchObject({ deviceUID: 'UID-1' });
     });
 
     it('carries the device ETag on the relation routes that answer the device itself', async () => {
       const s = await scene();
-      const tag = await api.etag('/api/devices/a');
-      const read = await request(t.http).get(`/api/accounts/${s.account._id}/devices/a`).expect(200);
+      const tag = await app.api.etag('/api/devices/a');
+      const read = await request(app.t.http).get(`/api/accounts/${s.account._id}/devices/a`).expect(200);
       expect(read.headers.etag).toBe(tag);
-      const changed = await request(t.http).put(`/api/accounts/${s.account._id}/devices/a`).send({ deviceUID: 'UID-9' }).expect(200);
-      expect(changed.headers.etag).toBe(await api.etag('/api/devices/a'));
+      const changed = await request(app.t.http).put(`/api/accounts/${s.account._id}/devices/a`).send({ deviceUID: 'UID-9' }).expect(200);
+      expect(changed.headers.etag).toBe(await app.api.etag('/api/devices/a'));
       expect(changed.headers.etag).not.toBe(tag);
     });
 
@@ -195,7 +190,7 @@ describe('Conditional requests', () => {
       ['lists the relation', '/api/accounts/{id}/devices'],
     ])('gives no ETag to a read that %s (it is not the document as stored)', async (_case, template) => {
       const s = await scene();
-      const res = await request(t.http)
+      const res = await request(app.t.http)
         .get(encodeURI(template.replace('{id}', s.account._id)))
         .expect(200);
       expect(res.headers.etag).toBeUndefined();
@@ -211,8 +206,8 @@ describe('Conditional requests', () => {
     ])('answers 304, with the ETag and no body, when it names %s', async (_case, header) => {
       const s = await scene();
       for (const path of [`/api/accounts/${s.account._id}`, '/api/devices/a', `/api/devices/${s.a._id}`]) {
-        const tag = await api.etag(path);
-        const res = await request(t.http).get(path).set('If-None-Match', header(tag));
+        const tag = await app.api.etag(path);
+        const res = await request(app.t.http).get(path).set('If-None-Match', header(tag));
         expect(res.status).toBe(304);
         expect(res.headers.etag).toBe(tag);
         expect(res.text ?? '').toBe('');
@@ -222,23 +217,28 @@ describe('Conditional requests', () => {
     it('answers 200 with the document when it names an older version', async () => {
       const s = await scene();
       const path = `/api/accounts/${s.account._id}`;
-      const old = await api.etag(path);
-      await request(t.http).patch(path).send({ name: 'New' }).expect(200);
-      const res = await request(t.http).get(path).set('If-None-Match', old).expect(200);
+      const old = await app.api.etag(path);
+      await request(app.t.http).patch(path).send({ name: 'New' }).expect(200);
+      const res = await request(app.t.http).get(path).set('If-None-Match', old).expect(200);
       expect(res.body).toMatchObject({ name: 'New' });
       expect(res.headers.etag).not.toBe(old);
     });
 
     it('answers 200 to a read that carries no ETag, whatever it says', async () => {
       const s = await scene();
-      await request(t.http).get(`/api/accounts/${s.account._id}?include=devices`).set('If-None-Match', '*').expect(200);
+      await request(app.t.http).get(`/api/accounts/${s.account._id}?include=devices`).set('If-None-Match', '*').expect(200);
     });
 
     it('answers 404 for an unknown document, and 400 naming the header when it is malformed', async () => {
-      await request(t.http).get(`/api/accounts/${UNKNOWN_ID}`).set('If-None-Match', '*').expect(404);
-      await request(t.http).get('/api/devices/nowhere').set('If-None-Match', '*').expect(404);
+      await request(app.t.http).get(`/api/accounts/${UNKNOWN_ID}`).set('If-None-Match', '*').expect(404);
+      await request(app.t.http).get('/api/devices/nowhere').set('If-None-Match', '*').expect(404);
       await scene();
-      expectErrorAt(await request(t.http).get('/api/devices/a').set('If-None-Match', 'abc'), 400, 'If-None-Match', 'invalid_entity_tag');
+      expectErrorAt(
+        await request(app.t.http).get('/api/devices/a').set('If-None-Match', 'abc'),
+        400,
+        'If-None-Match',
+        'invalid_entity_tag',
+      );
     });
   });
 
@@ -246,32 +246,32 @@ describe('Conditional requests', () => {
     it('writes when it names the current version; an answer that is the document carries its new ETag', async () => {
       const s = await scene();
       const { path, model, _id } = write.resource(s);
-      const res = await send(write, s, await api.etag(path));
+      const res = await send(write, s, await app.api.etag(path));
       expect(res.status).toBe(200);
       if (write.method !== 'delete') {
         expect(res.headers.etag).toMatch(STRONG_TAG);
-        expect(res.headers.etag).toBe(await api.etag(path));
+        expect(res.headers.etag).toBe(await app.api.etag(path));
       }
-      write.wrote(await raw(model, _id), 1);
+      write.wrote(await raw(app.t, model, _id), 1);
     });
 
     it('answers 412 in the error shape and writes nothing when the document has changed since', async () => {
       const s = await scene();
       const { path, model, _id } = write.resource(s);
-      const old = await api.etag(path);
-      await request(t.http)
+      const old = await app.api.etag(path);
+      await request(app.t.http)
         .patch(path)
         .send(model === 'accounts' ? { name: 'Changed' } : { deviceUID: 'UID-changed' })
         .expect(200);
-      const before = await raw(model, _id);
-      const accounts = await t.accounts.find().lean();
+      const before = await raw(app.t, model, _id);
+      const accounts = await app.t.accounts.find().lean();
       const res = await send(write, s, old);
       expectErrorAt(res, 412, 'If-Match', 'precondition_failed');
       expect(res.body.message).toMatch(
         model === 'accounts' ? /^If-Match: Account [0-9a-f]{24} has changed/ : /^If-Match: Device \S+ has changed/,
       );
-      expect(await raw(model, _id)).toEqual(before);
-      expect(await t.accounts.find().lean()).toEqual(accounts);
+      expect(await raw(app.t, model, _id)).toEqual(before);
+      expect(await app.t.accounts.find().lean()).toEqual(accounts);
     });
 
     it.each([
@@ -280,8 +280,8 @@ describe('Conditional requests', () => {
     ])('writes for %s', async (_case, header) => {
       const s = await scene();
       const { path, model, _id } = write.resource(s);
-      expect((await send(write, s, header(await api.etag(path)))).status).toBe(200);
-      write.wrote(await raw(model, _id), 1);
+      expect((await send(write, s, header(await app.api.etag(path)))).status).toBe(200);
+      write.wrote(await raw(app.t, model, _id), 1);
     });
 
     it.each([
@@ -291,9 +291,9 @@ describe('Conditional requests', () => {
     ])('answers 412 and writes nothing for %s', async (_case, header) => {
       const s = await scene();
       const { path, model, _id } = write.resource(s);
-      const before = await raw(model, _id);
-      expectErrorAt(await send(write, s, header(await api.etag(path))), 412, 'If-Match', 'precondition_failed');
-      expect(await raw(model, _id)).toEqual(before);
+      const before = await raw(app.t, model, _id);
+      expectErrorAt(await send(write, s, header(await app.api.etag(path))), 412, 'If-Match', 'precondition_failed');
+      expect(await raw(app.t, model, _id)).toEqual(before);
     });
 
     it('answers 404 for an unknown document, whatever it says', async () => {
@@ -308,9 +308,9 @@ describe('Conditional requests', () => {
       async (header) => {
         const s = await scene();
         const { model, _id } = write.resource(s);
-        const before = await raw(model, _id);
+        const before = await raw(app.t, model, _id);
         expectErrorAt(await send(write, s, header), 400, 'If-Match', 'invalid_entity_tag');
-        expect(await raw(model, _id)).toEqual(before);
+        expect(await raw(app.t, model, _id)).toEqual(before);
       },
     );
   });
@@ -318,19 +318,19 @@ describe('Conditional requests', () => {
   it('refuses more than 100 entity tags in If-Match (400), writing nothing', async () => {
     const s = await scene();
     const tags = Array.from({ length: 101 }, (_, i) => `"${UNKNOWN_ID}-${i}"`).join(', ');
-    const res = await request(t.http).patch(`/api/accounts/${s.account._id}`).set('If-Match', tags).send({ name: 'x' });
+    const res = await request(app.t.http).patch(`/api/accounts/${s.account._id}`).set('If-Match', tags).send({ name: 'x' });
     expectErrorAt(res, 400, 'If-Match', 'too_many_entity_tags');
-    expect(await t.accounts.findById(s.account._id).lean()).toMatchObject({ name: 'Home' });
+    expect(await app.t.accounts.findById(s.account._id).lean()).toMatchObject({ name: 'Home' });
   });
 
   it('leaves a device that DELETE refused with 412 unmarked, still referenced and readable', async () => {
     const s = await scene();
-    const old = await api.etag('/api/devices/a');
-    await request(t.http).patch('/api/devices/a').send({ deviceUID: 'UID-new' }).expect(200);
-    expectErrorAt(await request(t.http).delete('/api/devices/a').set('If-Match', old), 412, 'If-Match', 'precondition_failed');
-    expect(await raw('devices', s.a._id)).not.toHaveProperty('deletingSince');
-    expect(await t.accounts.countDocuments({ deviceIds: new Types.ObjectId(s.a._id) })).toBe(1);
-    await request(t.http).get('/api/devices/a').expect(200);
+    const old = await app.api.etag('/api/devices/a');
+    await request(app.t.http).patch('/api/devices/a').send({ deviceUID: 'UID-new' }).expect(200);
+    expectErrorAt(await request(app.t.http).delete('/api/devices/a').set('If-Match', old), 412, 'If-Match', 'precondition_failed');
+    expect(await raw(app.t, 'devices', s.a._id)).not.toHaveProperty('deletingSince');
+    expect(await app.t.accounts.countDocuments({ deviceIds: new Types.ObjectId(s.a._id) })).toBe(1);
+    await request(app.t.http).get('/api/devices/a').expect(200);
   });
 
   it('is documented: If-Match and its 412 on each conditional write, ETag on each answer that is one document, If-None-Match and 304 on its reads', async () => {
@@ -341,7 +341,9 @@ describe('Conditional requests', () => {
         { headers?: Record<string, unknown>; content?: Record<string, { examples?: Record<string, { value: unknown }> }> }
       >;
     }
-    const { paths } = (await request(t.http).get('/docs-json').expect(200)).body as { paths: Record<string, Record<string, Operation>> };
+    const { paths } = (await request(app.t.http).get('/docs-json').expect(200)).body as {
+      paths: Record<string, Record<string, Operation>>;
+    };
     const header = (name: string) => expect.objectContaining({ name, in: 'header', required: false });
     const conditional = [
       'patch /api/accounts/{id}',
@@ -394,21 +396,16 @@ describe('Conditional requests', () => {
 
   it('validates the body before the precondition: a bad body is a 400 whatever If-Match says', async () => {
     const s = await scene();
-    const res = await request(t.http).patch(`/api/accounts/${s.account._id}`).set('If-Match', '"abc"').send({ name: '' });
+    const res = await request(app.t.http).patch(`/api/accounts/${s.account._id}`).set('If-Match', '"abc"').send({ name: '' });
     expectErrorAt(res, 400, 'name', 'isLength');
   });
 });
 
 describe('Conditional requests across origins', () => {
-  let t: TestApp;
-
-  beforeAll(async () => {
-    t = await createTestApp({ config: { http: { corsOrigins: ['https://app.example'] } } });
-  });
-  afterAll(() => t.close());
+  const app = appUnderTest({ config: { http: { corsOrigins: ['https://app.example'] } } });
 
   it('lets a browser client read ETag and send If-Match and If-None-Match', async () => {
-    const preflight = await request(t.http)
+    const preflight = await request(app.t.http)
       .options('/api/devices/a')
       .set('Origin', 'https://app.example')
       .set('Access-Control-Request-Method', 'PATCH')
@@ -417,35 +414,29 @@ describe('Conditional requests across origins', () => {
     const allowed = String(preflight.headers['access-control-allow-headers']).toLowerCase();
     expect(allowed).toContain('if-match');
     expect(allowed).toContain('if-none-match');
-    const read = await request(t.http).get('/api/accounts/count').set('Origin', 'https://app.example').expect(200);
+    const read = await request(app.t.http).get('/api/accounts/count').set('Origin', 'https://app.example').expect(200);
     expect(String(read.headers['access-control-expose-headers']).split(/,\s*/)).toContain('ETag');
   });
 });
 
 describe('Two clients writing one version', () => {
-  let t: TestApp;
-  let base: string;
-  let api: ReturnType<typeof apiOf>;
+  const app = appUnderTest({}, { listening: true });
   /** Two clients, each on connections of its own (a supertest agent). */
   let clients: Array<ReturnType<typeof request.agent>>;
   const ROUNDS = 8;
 
-  beforeAll(async () => {
-    t = await createTestApp();
-    base = await listen(t);
-    api = apiOf(base);
-    clients = [request.agent(base), request.agent(base)];
+  beforeAll(() => {
+    clients = [request.agent(app.server), request.agent(app.server)];
   });
-  afterAll(() => t.close());
 
   it.each(WRITES.filter((write) => write.method !== 'delete'))(
     '$route: both read the same ETag and write with it at once; one wins, the other gets 412, and the winner is stored',
     async (write) => {
       const outcomes: number[] = [];
       for (let round = 0; round < ROUNDS; round += 1) {
-        await t.clear();
-        const s: Scene = { a: await api.device('a'), b: await api.device('b'), account: await api.account('Home', []) };
-        await request(base)
+        await app.t.clear();
+        const s: Scene = { a: await app.api.device('a'), b: await app.api.device('b'), account: await app.api.account('Home', []) };
+        await request(app.server)
           .put(`/api/accounts/${s.account._id}/devices/rel`)
           .send({ ids: ['a', 'b'] })
           .expect(200);
@@ -464,8 +455,8 @@ describe('Two clients writing one version', () => {
         const winner = statuses.indexOf(200) + 1;
         outcomes.push(winner);
         expectErrorAt(responses[2 - winner], 412, 'If-Match', 'precondition_failed');
-        write.wrote(await raw(model, _id), winner);
-        expect(responses[winner - 1].headers.etag).toBe(await api.etag(path));
+        write.wrote(await raw(app.t, model, _id), winner);
+        expect(responses[winner - 1].headers.etag).toBe(await app.api.etag(path));
       }
       expect(outcomes).toHaveLength(ROUNDS);
     },
@@ -473,10 +464,10 @@ describe('Two clients writing one version', () => {
 
   it('DELETE and PATCH of a device with one ETag at once: exactly one succeeds, and the other learns why', async () => {
     for (let round = 0; round < ROUNDS; round += 1) {
-      await t.clear();
-      const device = await api.device('a');
-      await api.account('Home', ['a']);
-      const tag = await api.etag('/api/devices/a');
+      await app.t.clear();
+      const device = await app.api.device('a');
+      await app.api.account('Home', ['a']);
+      const tag = await app.api.etag('/api/devices/a');
       const [removed, patched] = await Promise.all([
         clients[round % 2].delete('/api/devices/a').set('If-Match', tag),
         clients[(round + 1) % 2].patch('/api/devices/a').set('If-Match', tag).send({ deviceUID: 'UID-patched' }),
@@ -484,16 +475,12 @@ describe('Two clients writing one version', () => {
       if (removed.status === 200) {
         // Gone: the document the PATCH named no longer exists.
         expect(patched.status).toBe(404);
-        expect(await t.accounts.countDocuments({ deviceIds: new Types.ObjectId(device._id) })).toBe(0);
+        expect(await app.t.accounts.countDocuments({ deviceIds: new Types.ObjectId(device._id) })).toBe(0);
       } else {
         expectErrorAt(removed, 412, 'If-Match', 'precondition_failed');
         expect(patched.status).toBe(200);
-        expect(await t.devices.findById(device._id).lean()).toMatchObject({ deviceUID: 'UID-patched' });
+        expect(await app.t.devices.findById(device._id).lean()).toMatchObject({ deviceUID: 'UID-patched' });
       }
     }
   });
-
-  function raw(model: 'accounts' | 'devices', _id: string) {
-    return t[model].collection.findOne({ _id: new Types.ObjectId(_id) });
-  }
 });

@@ -1,37 +1,28 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { apiOf, expectErrorAt, listen } from './support/api-client.js';
-import { createTestApp, type TestApp } from './support/test-app.js';
+import { appUnderTest, expectErrorAt } from './support/api-client.js';
 
 const where = (value: object) => ({ where: JSON.stringify(value) });
 
 describe('updateAll', () => {
-  let t: TestApp;
-  let api: ReturnType<typeof apiOf>;
+  const app = appUnderTest();
 
-  beforeAll(async () => {
-    t = await createTestApp();
-    api = apiOf(t.http);
-  });
-  afterAll(() => t.close());
-  beforeEach(() => t.clear());
-
-  const devicesUpdate = (query: object | string, body: object) => request(t.http).post('/api/devices/update').query(query).send(body);
-  const accountsUpdate = (query: object | string, body: object) => request(t.http).post('/api/accounts/update').query(query).send(body);
+  const devicesUpdate = (query: object | string, body: object) => request(app.t.http).post('/api/devices/update').query(query).send(body);
+  const accountsUpdate = (query: object | string, body: object) => request(app.t.http).post('/api/accounts/update').query(query).send(body);
   /** Every device as stored, by myId: what a refused request must leave as it was. */
   const devicesNow = async () =>
     Object.fromEntries(
       (
-        await t.devices
+        await app.t.devices
           .find({}, { rev: 1, myId: 1, deviceUID: 1, updatedAt: 1 })
           .lean<Array<{ myId: string; deviceUID: string; rev: number }>>()
       ).map((d) => [d.myId, d]),
     );
-  const accountsNow = () => t.accounts.find({}, { rev: 1, name: 1, deviceIds: 1, updatedAt: 1 }).sort({ _id: 1 }).lean();
+  const accountsNow = () => app.t.accounts.find({}, { rev: 1, name: 1, deviceIds: 1, updatedAt: 1 }).sort({ _id: 1 }).lean();
 
   describe('POST /api/devices/update?where=', () => {
     beforeEach(async () => {
-      for (const myId of ['therm-1', 'therm-2', 'lamp-1']) await api.device(myId);
+      for (const myId of ['therm-1', 'therm-2', 'lamp-1']) await app.api.device(myId);
     });
 
     it('changes the one device where matches and answers { count: 1 }', async () => {
@@ -49,11 +40,11 @@ describe('updateAll', () => {
     });
 
     it('reads where as the count route does: JSON or bracket form, a myId wherever a device id goes', async () => {
-      const lamp = (await t.devices.findOne({ myId: 'lamp-1' }).lean())!;
+      const lamp = (await app.t.devices.findOne({ myId: 'lamp-1' }).lean())!;
       await devicesUpdate(where({ _id: 'lamp-1' }), { myId: 'lamp-one' }).expect(200, { count: 1 });
       await devicesUpdate({ 'where[myId][like]': '^lamp-o' }, { deviceUID: 'UID-L1' }).expect(200, { count: 1 });
-      expect(await t.devices.findById(lamp._id).lean()).toMatchObject({ myId: 'lamp-one', deviceUID: 'UID-L1' });
-      const counted = await request(t.http).get('/api/devices/count').query({ 'where[myId][like]': '^therm' }).expect(200);
+      expect(await app.t.devices.findById(lamp._id).lean()).toMatchObject({ myId: 'lamp-one', deviceUID: 'UID-L1' });
+      const counted = await request(app.t.http).get('/api/devices/count').query({ 'where[myId][like]': '^therm' }).expect(200);
       const touched = await devicesUpdate({ 'where[myId][like]': '^therm' }, {}).expect(200);
       expect(touched.body).toEqual(counted.body);
       expect(counted.body).toEqual({ count: 2 });
@@ -112,18 +103,18 @@ describe('updateAll', () => {
     });
 
     it('leaves a device whose deletion has begun alone: not counted, not changed', async () => {
-      const lamp = (await t.devices.findOne({ myId: 'lamp-1' }).lean())!;
-      await t.devices.collection.updateOne({ _id: lamp._id }, { $set: { deletingSince: new Date() } });
+      const lamp = (await app.t.devices.findOne({ myId: 'lamp-1' }).lean())!;
+      await app.t.devices.collection.updateOne({ _id: lamp._id }, { $set: { deletingSince: new Date() } });
       await devicesUpdate({ all: 'true' }, {}).expect(200, { count: 2 });
       await devicesUpdate(where({ _id: lamp._id.toHexString() }), { deviceUID: 'UID-GHOST' }).expect(200, { count: 0 });
-      const stored = await t.devices.collection.findOne({ _id: lamp._id });
+      const stored = await app.t.devices.collection.findOne({ _id: lamp._id });
       expect(stored).toMatchObject({ deviceUID: lamp.deviceUID, rev: 0 });
     });
 
     it('moves on the ETag of the device it changes', async () => {
-      const before = await api.etag('/api/devices/therm-1');
+      const before = await app.api.etag('/api/devices/therm-1');
       await devicesUpdate(where({ myId: 'therm-1' }), { deviceUID: 'UID-T1' }).expect(200);
-      const after = await api.etag('/api/devices/therm-1');
+      const after = await app.api.etag('/api/devices/therm-1');
       expect(after).not.toBe(before);
       expect(after).toMatch(/^"[0-9a-f]{24}-1"$/);
     });
@@ -131,10 +122,10 @@ describe('updateAll', () => {
 
   describe('POST /api/accounts/update?where=', () => {
     beforeEach(async () => {
-      for (const myId of ['a', 'b', 'c']) await api.device(myId);
-      await api.account('Kitchen', ['a']);
-      await api.account('Kitchen', ['b']);
-      await api.account('Hall', ['a', 'c']);
+      for (const myId of ['a', 'b', 'c']) await app.api.device(myId);
+      await app.api.account('Kitchen', ['a']);
+      await app.api.account('Kitchen', ['b']);
+      await app.api.account('Hall', ['a', 'c']);
     });
 
     it('renames every account where matches, answers how many, and leaves the others', async () => {
@@ -143,10 +134,10 @@ describe('updateAll', () => {
     });
 
     it('sets deviceIds, given as ObjectIds or myIds, on every account matched, in the order given', async () => {
-      const c = (await t.devices.findOne({ myId: 'c' }).lean())!;
+      const c = (await app.t.devices.findOne({ myId: 'c' }).lean())!;
       await accountsUpdate(where({ name: 'Kitchen' }), { deviceIds: [c._id.toHexString(), 'a'] }).expect(200, { count: 2 });
       const accounts = await accountsNow();
-      const ids = await Promise.all(['c', 'a'].map(async (myId) => String((await t.devices.findOne({ myId }).lean())!._id)));
+      const ids = await Promise.all(['c', 'a'].map(async (myId) => String((await app.t.devices.findOne({ myId }).lean())!._id)));
       expect(accounts.map((account) => account.deviceIds.map(String))).toEqual([ids, ids, [ids[1], ids[0]]]);
     });
 
@@ -182,12 +173,7 @@ describe('updateAll', () => {
 });
 
 describe('updateAll in the OpenAPI document', () => {
-  let t: TestApp;
-
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(() => t.close());
+  const app = appUnderTest();
 
   it.each([
     ['/api/devices/update', 'updateAllDevices', ['400', '409']],
@@ -199,7 +185,9 @@ describe('updateAll in the OpenAPI document', () => {
       requestBody?: unknown;
       responses: Record<string, unknown>;
     }
-    const { paths } = (await request(t.http).get('/docs-json').expect(200)).body as { paths: Record<string, Record<string, Operation>> };
+    const { paths } = (await request(app.t.http).get('/docs-json').expect(200)).body as {
+      paths: Record<string, Record<string, Operation>>;
+    };
     const operation = paths[path].post;
     expect(operation.operationId).toBe(operationId);
     expect(operation.parameters.map(({ name, in: where, schema }) => [name, where, schema.type])).toEqual([
@@ -213,34 +201,24 @@ describe('updateAll in the OpenAPI document', () => {
 });
 
 describe('updateAll of accounts racing the deletion of a device it sets', () => {
-  let t: TestApp;
-  let base: string;
-  let api: ReturnType<typeof apiOf>;
-
-  beforeAll(async () => {
-    t = await createTestApp();
-    base = await listen(t);
-    api = apiOf(base);
-  });
-  afterAll(() => t.close());
-  beforeEach(() => t.clear());
+  const app = appUnderTest({}, { listening: true });
 
   it('leaves no account referencing the deleted device, over 10 rounds', async () => {
-    await api.device('keeper');
-    for (const name of ['x', 'x', 'x', 'y']) await api.account(name, ['keeper']);
+    await app.api.device('keeper');
+    for (const name of ['x', 'x', 'x', 'y']) await app.api.account(name, ['keeper']);
     for (let round = 0; round < 10; round += 1) {
-      const device = await api.device(`doomed-${round}`);
+      const device = await app.api.device(`doomed-${round}`);
       const update = () =>
-        request(base)
+        request(app.server)
           .post('/api/accounts/update')
           .query(where({ name: 'x' }))
           .send({ deviceIds: ['keeper', round % 2 === 0 ? device._id : device.myId] });
-      const remove = () => request(base).delete(`/api/devices/${device._id}`);
+      const remove = () => request(app.server).delete(`/api/devices/${device._id}`);
       const responses = await Promise.all(round % 2 === 0 ? [update(), remove()] : [remove(), update()]);
       for (const res of responses) expect([200, 422]).toContain(res.status);
-      expect(await t.accounts.countDocuments({ deviceIds: device._id })).toBe(0);
+      expect(await app.t.accounts.countDocuments({ deviceIds: device._id })).toBe(0);
     }
-    const keeper = (await t.devices.findOne({ myId: 'keeper' }).lean())!._id;
-    for (const account of await t.accounts.find().lean()) expect(account.deviceIds.map(String)).toEqual([String(keeper)]);
+    const keeper = (await app.t.devices.findOne({ myId: 'keeper' }).lean())!._id;
+    for (const account of await app.t.accounts.find().lean()) expect(account.deviceIds.map(String)).toEqual([String(keeper)]);
   });
 });

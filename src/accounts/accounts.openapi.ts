@@ -2,6 +2,7 @@ import { Query } from '@nestjs/common';
 import { ApiQuery, type ExampleObject } from '@nestjs/swagger';
 import { ApiErrors } from '../common/decorators/api-errors.decorator.js';
 import { ObjectIdParam } from '../common/decorators/object-id-param.decorator.js';
+import { DocumentedParameter } from '../common/decorators/path-param.decorator.js';
 import { type ErrorCase, fieldError } from '../common/openapi/error-example.js';
 import { DEVICE_ID_RULE, DEVICE_KEY_PATTERN, parseDeviceKey } from '../devices/device-key.js';
 import { EXAMPLE_DEVICE_OBJECT_ID, EXAMPLE_MY_ID } from '../devices/devices.openapi.js';
@@ -58,10 +59,8 @@ const ANCHOR_NOT_LINKED = fieldError(
  * documented, with the 422 of an anchor that is not linked.
  */
 export function DevicePositionQuery(): ParameterDecorator {
-  return (target, key, index) => {
-    Query('position', new ParsePositionPipe(parseDeviceKey, DEVICE_ID_RULE))(target, key, index);
-    if (key === undefined) return;
-    const method = Object.getOwnPropertyDescriptor(target, key)!;
+  return DocumentedParameter(
+    Query('position', new ParsePositionPipe(parseDeviceKey, DEVICE_ID_RULE)),
     ApiQuery({
       name: 'position',
       required: false,
@@ -74,9 +73,9 @@ export function DevicePositionQuery(): ParameterDecorator {
         before: { summary: 'Just before lamp-hall', value: 'before:lamp-hall' },
         after: { summary: 'Just after a device named by ObjectId', value: `after:${EXAMPLE_DEVICE_OBJECT_ID}` },
       },
-    })(target, key, method);
-    ApiErrors(malformedPosition('position', DEVICE_ID_RULE), ANCHOR_NOT_LINKED)(target, key, method);
-  };
+    }),
+    ApiErrors(malformedPosition('position', DEVICE_ID_RULE), ANCHOR_NOT_LINKED),
+  );
 }
 
 export const ACCOUNT_FILTER_EXAMPLES: Record<string, ExampleObject> = {

@@ -1,9 +1,9 @@
-import { expect } from '@jest/globals';
+import { afterAll, beforeAll, beforeEach, expect } from '@jest/globals';
 import { STATUS_CODES } from 'node:http';
 import { type AddressInfo } from 'node:net';
 import request, { type Response } from 'supertest';
 import { type AccountBody, type DeviceBody } from './bodies.js';
-import { type TestApp } from './test-app.js';
+import { createTestApp, type TestApp, type TestAppOptions } from './test-app.js';
 
 /**
  * The application listening on a loopback port of its own, so that requests in flight at once
@@ -12,6 +12,31 @@ import { type TestApp } from './test-app.js';
 export async function listen(t: TestApp): Promise<string> {
   await t.app.listen(0, '127.0.0.1');
   return `http://127.0.0.1:${(t.http.address() as AddressInfo).port}`;
+}
+
+export type Api = ReturnType<typeof apiOf>;
+
+export interface AppUnderTest {
+  readonly t: TestApp;
+  /** What requests go to: the application's server, or its URL when it listens on a port. */
+  readonly server: string | TestApp['http'];
+  readonly api: Api;
+}
+
+/**
+ * The application the tests of a describe run against: created before them, emptied before
+ * each, closed after. `listening` serves it on a port of its own (see listen).
+ */
+export function appUnderTest(options: TestAppOptions = {}, { listening = false } = {}): AppUnderTest {
+  const app = {} as { t: TestApp; server: AppUnderTest['server']; api: Api };
+  beforeAll(async () => {
+    app.t = await createTestApp(options);
+    app.server = listening ? await listen(app.t) : app.t.http;
+    app.api = apiOf(app.server);
+  });
+  afterAll(() => app.t?.close());
+  beforeEach(() => app.t.clear());
+  return app;
 }
 
 /** The few calls the tests of one feature set up their data with, each expecting success. */

@@ -11,6 +11,7 @@ import { ApiHeader, ApiResponse, DECORATORS } from '@nestjs/swagger';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { map, type Observable } from 'rxjs';
 import { ApiErrors } from '../decorators/api-errors.decorator.js';
+import { DocumentedParameter } from '../decorators/path-param.decorator.js';
 import { preconditionFailed } from '../errors.js';
 import {
   entityTagOf,
@@ -112,10 +113,8 @@ const IfMatchHeader = createParamDecorator((_data: unknown, context: ExecutionCo
  */
 export function IfMatch(resource: string): ParameterDecorator {
   const precondition = preconditionFailed(resource).getResponse() as Omit<ErrorCase, 'status' | 'name'>;
-  return (target, key, index) => {
-    IfMatchHeader()(target, key, index);
-    if (key === undefined) return;
-    const method = Object.getOwnPropertyDescriptor(target, key)!;
+  return DocumentedParameter(
+    IfMatchHeader(),
     ApiHeader({
       name: 'If-Match',
       required: false,
@@ -123,10 +122,10 @@ export function IfMatch(resource: string): ParameterDecorator {
         'Write only if the document is still at this version: its ETag (several, comma-separated, or `*` for any). ' +
         'Otherwise 412 and nothing is written.',
       schema: { type: 'string', example: EXAMPLE_TAG },
-    })(target, key, method);
+    }),
     ApiErrors(
       { status: 400, name: 'malformedIfMatch', ...malformedEntityTags('If-Match') },
       { status: 412, name: 'changed', message: precondition.message, details: precondition.details },
-    )(target, key, method);
-  };
+    ),
+  );
 }
