@@ -161,8 +161,16 @@ export async function configureApp(app: NestFastifyApplication, http: HttpConfig
     app.enableCors({
       origin: http.corsOrigins,
       methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-      allowedHeaders: ['Content-Type', 'Authorization', 'X-API-Key', 'X-Request-Id'],
-      exposedHeaders: ['X-Total-Count', 'X-Request-Id', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
+      allowedHeaders: ['Content-Type', 'Authorization', 'X-API-Key', 'X-Request-Id', 'If-Match', 'If-None-Match'],
+      exposedHeaders: [
+        'ETag',
+        'X-Total-Count',
+        'X-Request-Id',
+        'Retry-After',
+        'X-RateLimit-Limit',
+        'X-RateLimit-Remaining',
+        'X-RateLimit-Reset',
+      ],
     });
   }
   // Built on the first request for it, not at start-up: most instances never serve it, and the

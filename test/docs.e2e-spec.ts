@@ -73,6 +73,7 @@ const ROUTES: Array<[string, string]> = [
   ['post', '/api/devices'],
   ['get', '/api/devices'],
   ['get', '/api/devices/count'],
+  ['post', '/api/devices/update'],
   ['get', '/api/devices/findOne'],
   ['get', '/api/devices/{id}'],
   ['patch', '/api/devices/{id}'],
@@ -84,6 +85,7 @@ const ROUTES: Array<[string, string]> = [
   ['post', '/api/accounts'],
   ['get', '/api/accounts'],
   ['get', '/api/accounts/count'],
+  ['post', '/api/accounts/update'],
   ['get', '/api/accounts/findOne'],
   ['get', '/api/accounts/{id}'],
   ['patch', '/api/accounts/{id}'],
@@ -338,7 +340,7 @@ describe('API documentation', () => {
       });
       expect(wrong).toEqual([]);
       const bodies = apiOperations().filter(({ operation }) => operation.requestBody).length;
-      expect(bodies).toBe(10);
+      expect(bodies).toBe(12);
     });
 
     it('describes the API key schemes without claiming a JWT', () => {

@@ -8,6 +8,8 @@ import { CountDto } from '../common/dto/count.dto.js';
 import { ParseFilterPipe, ParseWherePipe } from '../common/filter/filter.pipes.js';
 import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
 import { type Page } from '../common/filter/page.js';
+import { type EntityTagCondition } from '../common/http/entity-tags.js';
+import { AnswersETag, ConditionalRead, IfMatch } from '../common/interceptors/entity-tag.interceptor.js';
 import { ApiPageResponse } from '../common/interceptors/total-count.interceptor.js';
 import { arrayOf, countJson, SerializeAs } from '../common/serialization/response-schema.js';
 import { type DeviceKey } from '../devices/device-key.js';
@@ -25,11 +27,20 @@ import { CreateDeviceDto } from '../devices/dto/create-device.dto.js';
 import { DeviceDto } from '../devices/dto/device.dto.js';
 import { UpdateDeviceDto } from '../devices/dto/update-device.dto.js';
 import { InjectRelation } from '../relations/references-many.module.js';
+import { type Position } from '../relations/position.js';
 import { type ReferencesMany } from '../relations/references-many.js';
 import { RelationField } from '../relations/relation-field.interceptor.js';
 import { ACCOUNT_DEVICES } from './account-devices.relation.js';
 import { ACCOUNT } from './account.shape.js';
-import { ACCOUNT_NOT_FOUND, AccountIdParam, DEVICE_NOT_LINKED, tooManyDevices, unknownDevices } from './accounts.openapi.js';
+import {
+  ACCOUNT_NAMED,
+  ACCOUNT_NOT_FOUND,
+  AccountIdParam,
+  DEVICE_NOT_LINKED,
+  DevicePositionQuery,
+  tooManyDevices,
+  unknownDevices,
+} from './accounts.openapi.js';
 import { AccountDto } from './dto/account.dto.js';
 import { DeviceIdsDto } from './dto/device-ids.dto.js';
 
@@ -89,35 +100,59 @@ export class AccountDevicesController {
     return this.relation.deleteLinked(id);
   }
 
-  /** Links several devices at once: all of them or, with a 422 naming the unknown ids, none. */
+  /**
+   * Links several devices at once: all of them or, with a 422 naming the unknown ids, none.
+   * With `position`, they go there as one block, in the given order, linked ones moving too.
+   */
   @SerializeAs(200, ACCOUNT.json)
   @Post('rel')
   @HttpCode(200)
   @Responds(200, 'The account with the devices linked')
+  @AnswersETag(200)
   @ApiErrors(400, unknownDevices('ids'), tooManyDevices('ids'))
   @RelationField('ids')
-  linkDevices(@AccountIdParam() id: Types.ObjectId, @Body() dto: DeviceIdsDto): Promise<AccountDto> {
-    return this.relation.linkMany(id, dto.ids);
+  linkDevices(
+    @AccountIdParam() id: Types.ObjectId,
+    @Body() dto: DeviceIdsDto,
+    @DevicePositionQuery() position?: Position,
+  ): Promise<AccountDto> {
+    return this.relation.linkMany(id, dto.ids, position);
   }
 
-  /** Replaces the whole relation with `ids`, in that order. */
+  /**
+   * Replaces the whole relation with `ids`, in that order. The relation is the account's
+   * `deviceIds`, so its version is the account's ETag: with If-Match, a set read before another
+   * client changed it is refused (412) instead of overwriting that change.
+   */
   @SerializeAs(200, ACCOUNT.json)
   @Put('rel')
   @Responds(200, 'The account with exactly these devices linked')
+  @AnswersETag(200)
   @ApiErrors(400, unknownDevices('ids'), tooManyDevices('ids'))
   @RelationField('ids')
-  replaceLinkedDevices(@AccountIdParam() id: Types.ObjectId, @Body() dto: DeviceIdsDto): Promise<AccountDto> {
-    return this.relation.replace(id, dto.ids);
+  replaceLinkedDevices(
+    @AccountIdParam() id: Types.ObjectId,
+    @Body() dto: DeviceIdsDto,
+    @IfMatch(ACCOUNT_NAMED) ifMatch?: EntityTagCondition,
+  ): Promise<AccountDto> {
+    return this.relation.replace(id, dto.ids, ifMatch);
   }
 
-  /** Links a device to the account (idempotent: linking twice keeps one reference). */
+  /**
+   * Links a device to the account (idempotent: linking twice keeps one reference, where it is).
+   * With `position`, it goes there, moving if it was linked already.
+   */
   @SerializeAs(200, DEVICE.json)
   @Put('rel/:fk')
   @Responds(200, 'The linked device')
   @ApiErrors(DEVICE_NOT_FOUND, tooManyDevices('fk'))
   @RelationField('fk')
-  linkDevice(@AccountIdParam() id: Types.ObjectId, @DeviceKeyParam('fk') key: DeviceKey): Promise<DeviceDto> {
-    return this.relation.link(id, key);
+  linkDevice(
+    @AccountIdParam() id: Types.ObjectId,
+    @DeviceKeyParam('fk') key: DeviceKey,
+    @DevicePositionQuery() position?: Position,
+  ): Promise<DeviceDto> {
+    return this.relation.link(id, key, position);
   }
 
   /** Unlinks a device; the device itself stays. */
@@ -137,10 +172,11 @@ export class AccountDevicesController {
     await this.relation.assertLinked(id, key);
   }
 
-  /** A linked device (404 unless linked). */
+  /** A linked device (404 unless linked), with the device's ETag. */
   @SerializeAs(200, DEVICE.json)
   @Get(':fk')
   @Responds(200, 'The linked device')
+  @ConditionalRead()
   @ApiErrors(DEVICE_NOT_FOUND, DEVICE_NOT_LINKED)
   async findAccountDevice(@AccountIdParam() id: Types.ObjectId, @DeviceKeyParam('fk') key: DeviceKey): Promise<DeviceDto> {
     return this.devices.findOne({ _id: await this.relation.assertLinked(id, key) });
@@ -150,6 +186,7 @@ export class AccountDevicesController {
   @SerializeAs(200, DEVICE.json)
   @Put(':fk')
   @Responds(200, 'The linked device as changed')
+  @AnswersETag(200)
   @ApiErrors(400, MY_ID_RESERVED, DEVICE_NOT_FOUND, DEVICE_NOT_LINKED, MY_ID_TAKEN)
   async updateAccountDevice(
     @AccountIdParam() id: Types.ObjectId,

@@ -2,21 +2,25 @@ import { Body, Controller, Delete, Get, Head, HttpCode, Patch, Post, Put, Query 
 import { ApiQuery, ApiTags } from '@nestjs/swagger';
 import { type Types } from 'mongoose';
 import { ApiErrors } from '../common/decorators/api-errors.decorator.js';
-import { ApiFilterQuery, ApiWhereQuery } from '../common/decorators/api-filter.decorator.js';
+import { ApiBulkWhereQuery, ApiFilterQuery, ApiWhereQuery } from '../common/decorators/api-filter.decorator.js';
 import { Responds } from '../common/decorators/responds.decorator.js';
 import { CountDto } from '../common/dto/count.dto.js';
 import { ExistsDto } from '../common/dto/exists.dto.js';
-import { ParseFilterPipe, ParseWherePipe } from '../common/filter/filter.pipes.js';
+import { ParseBulkWherePipe, ParseFilterPipe, ParseWherePipe } from '../common/filter/filter.pipes.js';
 import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
 import { type Page } from '../common/filter/page.js';
+import { type EntityTagCondition } from '../common/http/entity-tags.js';
+import { AnswersETag, ConditionalRead, IfMatch } from '../common/interceptors/entity-tag.interceptor.js';
 import { ApiPageResponse } from '../common/interceptors/total-count.interceptor.js';
 import { arrayOf, countJson, SerializeAs } from '../common/serialization/response-schema.js';
 import { RelationField } from '../relations/relation-field.interceptor.js';
 import { ACCOUNT } from './account.shape.js';
 import {
   ACCOUNT_FILTER_EXAMPLES,
+  ACCOUNT_NAMED,
   ACCOUNT_NOT_FOUND,
   ACCOUNT_READ_EXAMPLES,
+  ACCOUNT_UPDATE_WHERE_EXAMPLES,
   ACCOUNT_WHERE_EXAMPLES,
   AccountIdParam,
   NAME_EMPTY,
@@ -46,6 +50,7 @@ export class AccountsController {
   @SerializeAs(201, ACCOUNT.json)
   @Post()
   @Responds(201, 'The new account')
+  @AnswersETag(201)
   @ApiErrors(400, NAME_EMPTY, unknownDevices('deviceIds'), tooManyDevices('deviceIds'))
   @RelationField('deviceIds')
   createAccount(@Body() dto: CreateAccountDto): Promise<AccountDto> {
@@ -71,6 +76,21 @@ export class AccountsController {
     return { count: await this.accounts.count(where) };
   }
 
+  /**
+   * Changes the given fields of every account `where` matches (LoopBack's updateAll); a given
+   * `deviceIds` replaces each one's relation, checked as in any write.
+   */
+  @SerializeAs(200, countJson)
+  @Post('update')
+  @HttpCode(200)
+  @ApiBulkWhereQuery(ACCOUNT_UPDATE_WHERE_EXAMPLES)
+  @Responds(200, 'How many accounts matched; each was changed')
+  @ApiErrors(400, NAME_EMPTY, unknownDevices('deviceIds'), tooManyDevices('deviceIds'))
+  @RelationField('deviceIds')
+  updateAllAccounts(@Query(new ParseBulkWherePipe(ACCOUNT.filter)) where: MongoFilter, @Body() dto: UpdateAccountDto): Promise<CountDto> {
+    return this.accounts.updateAll(where, dto);
+  }
+
   /** The first account matching the filter. */
   @SerializeAs(200, ACCOUNT.json)
   @Get('findOne')
@@ -82,12 +102,16 @@ export class AccountsController {
     return this.accounts.findFirst(filter);
   }
 
-  /** Reads one account; `include=devices` adds its devices in `deviceIds` order. */
+  /**
+   * Reads one account; `include=devices` adds its devices in `deviceIds` order. Read whole
+   * (no `fields`, no `include`), it carries its ETag, which is also the version of its relation.
+   */
   @SerializeAs(200, ACCOUNT.json)
   @Get(':id')
   @ApiFilterQuery(ACCOUNT_READ_EXAMPLES, ' Only fields and include apply here.')
   @ApiQuery(INCLUDE)
   @Responds(200, 'The account')
+  @ConditionalRead()
   @ApiErrors(ACCOUNT_NOT_FOUND)
   findAccount(@AccountIdParam() id: Types.ObjectId, @Query(new ParseFilterPipe(ACCOUNT.filter)) filter: ParsedFilter): Promise<AccountDto> {
     return this.accounts.findOne(id, filter);
@@ -112,20 +136,30 @@ export class AccountsController {
   @SerializeAs(200, ACCOUNT.json)
   @Patch(':id')
   @Responds(200, 'The account as changed')
+  @AnswersETag(200)
   @ApiErrors(400, NAME_EMPTY, ACCOUNT_NOT_FOUND, unknownDevices('deviceIds'), tooManyDevices('deviceIds'))
   @RelationField('deviceIds')
-  updateAccount(@AccountIdParam() id: Types.ObjectId, @Body() dto: UpdateAccountDto): Promise<AccountDto> {
-    return this.accounts.update(id, dto);
+  updateAccount(
+    @AccountIdParam() id: Types.ObjectId,
+    @Body() dto: UpdateAccountDto,
+    @IfMatch(ACCOUNT_NAMED) ifMatch?: EntityTagCondition,
+  ): Promise<AccountDto> {
+    return this.accounts.update(id, dto, ifMatch);
   }
 
   /** Replaces the account; without `deviceIds` the relation is emptied. */
   @SerializeAs(200, ACCOUNT.json)
   @Put(':id')
   @Responds(200, 'The account as replaced')
+  @AnswersETag(200)
   @ApiErrors(400, NAME_EMPTY, ACCOUNT_NOT_FOUND, unknownDevices('deviceIds'), tooManyDevices('deviceIds'))
   @RelationField('deviceIds')
-  replaceAccount(@AccountIdParam() id: Types.ObjectId, @Body() dto: CreateAccountDto): Promise<AccountDto> {
-    return this.accounts.replace(id, dto);
+  replaceAccount(
+    @AccountIdParam() id: Types.ObjectId,
+    @Body() dto: CreateAccountDto,
+    @IfMatch(ACCOUNT_NAMED) ifMatch?: EntityTagCondition,
+  ): Promise<AccountDto> {
+    return this.accounts.replace(id, dto, ifMatch);
   }
 
   /** Deletes the account; the devices it referenced stay. */
@@ -134,7 +168,7 @@ export class AccountsController {
   @HttpCode(200)
   @Responds(200, 'Deleted: `count` is 1')
   @ApiErrors(ACCOUNT_NOT_FOUND)
-  deleteAccount(@AccountIdParam() id: Types.ObjectId): Promise<CountDto> {
-    return this.accounts.remove(id);
+  deleteAccount(@AccountIdParam() id: Types.ObjectId, @IfMatch(ACCOUNT_NAMED) ifMatch?: EntityTagCondition): Promise<CountDto> {
+    return this.accounts.remove(id, ifMatch);
   }
 }

@@ -5,6 +5,8 @@ import { notFound } from '../common/errors.js';
 import { FilteredQuery } from '../common/filter/filtered-query.js';
 import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
 import { type Page } from '../common/filter/page.js';
+import { type EntityTagCondition, versionCondition } from '../common/http/entity-tags.js';
+import { REVISION } from '../common/schema/revision.plugin.js';
 import { type DeviceKey } from '../devices/device-key.js';
 import { isIdKey } from '../relations/keys.js';
 import { InjectRelation } from '../relations/references-many.module.js';
@@ -15,6 +17,9 @@ import { type AccountDto } from './dto/account.dto.js';
 import { type CreateAccountDto } from './dto/create-account.dto.js';
 import { type UpdateAccountDto } from './dto/update-account.dto.js';
 import { Account } from './schemas/account.schema.js';
+
+/** An account read whole, with its revision: what its ETag is made of. */
+const VERSIONED = { ...ACCOUNT.projection, [REVISION]: 1 } as const;
 
 /**
  * Accounts: plain CRUD. Their `deviceIds` are the devices relation's (src/relations): keys are
@@ -33,8 +38,9 @@ export class AccountsService {
 
   async create(dto: CreateAccountDto): Promise<AccountDto> {
     const deviceIds = await this.devices.resolveKeys(dto.deviceIds ?? []);
-    const { _id, name, createdAt, updatedAt } = (await this.accounts.create({ name: dto.name, deviceIds })).toObject();
-    return this.devices.settle({ _id, name, deviceIds, createdAt, updatedAt });
+    const created = await this.accounts.create({ name: dto.name, deviceIds });
+    const { _id, name, createdAt, updatedAt } = created.toObject();
+    return this.devices.settle({ _id, name, deviceIds, createdAt, updatedAt, [REVISION]: created.get(REVISION) as number } as AccountDto);
   }
 
   /** Accounts matching the filter; `within` narrows them further (the reverse lookup). */
@@ -56,11 +62,13 @@ export class AccountsService {
     return (await answer([first]))[0];
   }
 
-  /** One account; the filter's `fields` and `include` apply (its where, order and paging do not). */
+  /**
+   * One account; the filter's `fields` and `include` apply (its where, order and paging do not).
+   * Read whole, it comes with its revision (its ETag); picked or with devices included, without.
+   */
   async findOne(id: Types.ObjectId, filter?: ParsedFilter): Promise<AccountDto> {
-    const { projection, answer } = filter
-      ? this.devices.including(filter)
-      : { projection: undefined, answer: async (a: AccountDto[]) => a };
+    const whole = !filter || (filter.fields === undefined && filter.include.length === 0);
+    const { projection, answer } = whole ? { projection: VERSIONED, answer: async (a: AccountDto[]) => a } : this.devices.including(filter);
     const account = await this.accounts
       .findById(id, projection ?? ACCOUNT.projection)
       .lean<AccountDto>()
@@ -78,20 +86,34 @@ export class AccountsService {
   }
 
   /** PATCH: the given fields only; a given `deviceIds` replaces the whole list. */
-  update(id: Types.ObjectId, dto: UpdateAccountDto): Promise<AccountDto> {
-    return this.write(id, dto);
+  update(id: Types.ObjectId, dto: UpdateAccountDto, ifMatch?: EntityTagCondition): Promise<AccountDto> {
+    return this.write(id, dto, ifMatch);
   }
 
   /** PUT: every field; a missing `deviceIds` empties the relation. */
-  replace(id: Types.ObjectId, dto: CreateAccountDto): Promise<AccountDto> {
-    return this.write(id, { name: dto.name, deviceIds: dto.deviceIds ?? [] });
+  replace(id: Types.ObjectId, dto: CreateAccountDto, ifMatch?: EntityTagCondition): Promise<AccountDto> {
+    return this.write(id, { name: dto.name, deviceIds: dto.deviceIds ?? [] }, ifMatch);
   }
 
-  /** Deletes the account; its devices stay. */
-  async remove(id: Types.ObjectId): Promise<{ count: number }> {
-    const result = await this.accounts.deleteOne({ _id: id }).exec();
-    if (result.deletedCount === 0) throw this.devices.sourceNotFound(id);
+  /** Deletes the account; its devices stay. With `ifMatch`, only at a version it names (412 otherwise). */
+  async remove(id: Types.ObjectId, ifMatch?: EntityTagCondition): Promise<{ count: number }> {
+    const result = await this.accounts.deleteOne({ _id: id, ...versionCondition(ifMatch) }).exec();
+    if (result.deletedCount === 0) throw await this.devices.missedSource(id, ifMatch);
     return { count: 1 };
+  }
+
+  /**
+   * LoopBack's updateAll: the given fields on every account `where` matches; answers how many
+   * matched, each of which was changed (its `updatedAt` and version move on). `deviceIds` is
+   * resolved and checked as in any write, and settled as in any write of ids.
+   */
+  async updateAll(where: MongoFilter, dto: UpdateAccountDto): Promise<{ count: number }> {
+    const $set: { name?: string; deviceIds?: Types.ObjectId[] } = {};
+    if (dto.name !== undefined) $set.name = dto.name;
+    if (dto.deviceIds !== undefined) $set.deviceIds = await this.devices.resolveKeys(dto.deviceIds);
+    const count = await this.query.update(where, $set);
+    if ($set.deviceIds) await this.devices.settleMany($set.deviceIds);
+    return { count };
   }
 
   /** The accounts that reference a device (404 for an unknown device); served by the multikey index. */
@@ -103,7 +125,12 @@ export class AccountsService {
     return page;
   }
 
-  private async write(id: Types.ObjectId, changes: { name?: string; deviceIds?: string[] }): Promise<AccountDto> {
+  /** With `ifMatch`, the version condition is part of the write's filter: checked and written in one operation. */
+  private async write(
+    id: Types.ObjectId,
+    changes: { name?: string; deviceIds?: string[] },
+    ifMatch?: EntityTagCondition,
+  ): Promise<AccountDto> {
     const $set: { name?: string; deviceIds?: Types.ObjectId[] } = {};
     if (changes.name !== undefined) $set.name = changes.name;
     if (changes.deviceIds !== undefined) {
@@ -112,10 +139,14 @@ export class AccountsService {
       $set.deviceIds = await this.devices.resolveKeys(changes.deviceIds);
     }
     const account = await this.accounts
-      .findOneAndUpdate({ _id: id }, { $set }, { returnDocument: 'after', runValidators: true, projection: ACCOUNT.projection })
+      .findOneAndUpdate(
+        { _id: id, ...versionCondition(ifMatch) },
+        { $set },
+        { returnDocument: 'after', runValidators: true, projection: VERSIONED },
+      )
       .lean<AccountDto>()
       .exec();
-    if (!account) throw this.devices.sourceNotFound(id);
+    if (!account) throw await this.devices.missedSource(id, ifMatch);
     return $set.deviceIds ? this.devices.settle(account) : account;
   }
 }

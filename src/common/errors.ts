@@ -1,4 +1,11 @@
-import { BadRequestException, NotFoundException, ServiceUnavailableException, UnprocessableEntityException } from '@nestjs/common';
+import {
+  BadRequestException,
+  ConflictException,
+  NotFoundException,
+  PreconditionFailedException,
+  ServiceUnavailableException,
+  UnprocessableEntityException,
+} from '@nestjs/common';
 import { type ErrorDetail } from './dto/error-response.dto.js';
 
 /**
@@ -11,6 +18,16 @@ export function badRequest(message: string, details?: ErrorDetail[]): BadRequest
 
 export function notFound(message: string, details?: ErrorDetail[]): NotFoundException {
   return new NotFoundException({ message, details });
+}
+
+export function conflict(message: string, details?: ErrorDetail[]): ConflictException {
+  return new ConflictException({ message, details });
+}
+
+/** A conditional write (If-Match) that found `resource` at another version than the request names; nothing was written. */
+export function preconditionFailed(resource: string): PreconditionFailedException {
+  const message = `If-Match: ${resource} has changed since that ETag was read; read it again`;
+  return new PreconditionFailedException({ message, details: [{ path: 'If-Match', code: 'precondition_failed', message }] });
 }
 
 export function unprocessable(message: string, details?: ErrorDetail[]): UnprocessableEntityException {

@@ -1,13 +1,15 @@
 import { Body, Controller, Delete, Get, Head, HttpCode, Patch, Post, Put, Query } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/decorators/api-errors.decorator.js';
-import { ApiFilterQuery, ApiWhereQuery } from '../common/decorators/api-filter.decorator.js';
+import { ApiBulkWhereQuery, ApiFilterQuery, ApiWhereQuery } from '../common/decorators/api-filter.decorator.js';
 import { Responds } from '../common/decorators/responds.decorator.js';
 import { CountDto } from '../common/dto/count.dto.js';
 import { ExistsDto } from '../common/dto/exists.dto.js';
-import { ParseFilterPipe, ParseWherePipe } from '../common/filter/filter.pipes.js';
+import { ParseBulkWherePipe, ParseFilterPipe, ParseWherePipe } from '../common/filter/filter.pipes.js';
 import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
 import { type Page } from '../common/filter/page.js';
+import { type EntityTagCondition } from '../common/http/entity-tags.js';
+import { AnswersETag, ConditionalRead, IfMatch } from '../common/interceptors/entity-tag.interceptor.js';
 import { ApiPageResponse } from '../common/interceptors/total-count.interceptor.js';
 import { arrayOf, countJson, SerializeAs } from '../common/serialization/response-schema.js';
 import { type DeviceKey } from './device-key.js';
@@ -16,8 +18,11 @@ import {
   DEVICE_FILTER_EXAMPLES,
   DEVICE_NOT_FOUND,
   DEVICE_READ_EXAMPLES,
+  DEVICE_UPDATE_WHERE_EXAMPLES,
   DEVICE_WHERE_EXAMPLES,
   DeviceKeyParam,
+  EXAMPLE_MY_ID,
+  MY_ID_ON_MANY,
   MY_ID_RESERVED,
   MY_ID_TAKEN,
   NO_DEVICE_MATCHES,
@@ -26,6 +31,8 @@ import { DevicesService } from './devices.service.js';
 import { CreateDeviceDto } from './dto/create-device.dto.js';
 import { DeviceDto } from './dto/device.dto.js';
 import { UpdateDeviceDto } from './dto/update-device.dto.js';
+
+const DEVICE_NAMED = `Device ${EXAMPLE_MY_ID}`;
 
 @ApiTags('devices')
 @ApiErrors(503)
@@ -37,6 +44,7 @@ export class DevicesController {
   @SerializeAs(201, DEVICE.json)
   @Post()
   @Responds(201, 'The new device')
+  @AnswersETag(201)
   @ApiErrors(400, MY_ID_RESERVED, MY_ID_TAKEN)
   createDevice(@Body() dto: CreateDeviceDto): Promise<DeviceDto> {
     return this.devices.create(dto);
@@ -60,6 +68,20 @@ export class DevicesController {
     return { count: await this.devices.count(where) };
   }
 
+  /**
+   * Changes the given fields of every device `where` matches (LoopBack's updateAll). A myId or
+   * deviceUID can go to one device only: if two match, 409 and nothing changes.
+   */
+  @SerializeAs(200, countJson)
+  @Post('update')
+  @HttpCode(200)
+  @ApiBulkWhereQuery(DEVICE_UPDATE_WHERE_EXAMPLES)
+  @Responds(200, 'How many devices matched; each was changed')
+  @ApiErrors(400, MY_ID_RESERVED, MY_ID_TAKEN, MY_ID_ON_MANY)
+  updateAllDevices(@Query(new ParseBulkWherePipe(DEVICE.filter)) where: MongoFilter, @Body() dto: UpdateDeviceDto): Promise<CountDto> {
+    return this.devices.updateAll(where, dto);
+  }
+
   /** The first device matching the filter. */
   @SerializeAs(200, DEVICE.json)
   @Get('findOne')
@@ -70,11 +92,12 @@ export class DevicesController {
     return this.devices.findFirst(filter);
   }
 
-  /** Reads one device; `filter.fields` picks its fields. */
+  /** Reads one device; `filter.fields` picks its fields. Read whole, it carries its ETag. */
   @SerializeAs(200, DEVICE.json)
   @Get(':id')
   @ApiFilterQuery(DEVICE_READ_EXAMPLES, ' Only fields applies here.')
   @Responds(200, 'The device')
+  @ConditionalRead()
   @ApiErrors(DEVICE_NOT_FOUND)
   findDevice(@DeviceKeyParam('id') key: DeviceKey, @Query(new ParseFilterPipe(DEVICE.filter)) filter: ParsedFilter): Promise<DeviceDto> {
     return this.devices.findOne(key, filter.fields);
@@ -99,18 +122,28 @@ export class DevicesController {
   @SerializeAs(200, DEVICE.json)
   @Patch(':id')
   @Responds(200, 'The device as changed')
+  @AnswersETag(200)
   @ApiErrors(400, MY_ID_RESERVED, DEVICE_NOT_FOUND, MY_ID_TAKEN)
-  updateDevice(@DeviceKeyParam('id') key: DeviceKey, @Body() dto: UpdateDeviceDto): Promise<DeviceDto> {
-    return this.devices.update(key, dto);
+  updateDevice(
+    @DeviceKeyParam('id') key: DeviceKey,
+    @Body() dto: UpdateDeviceDto,
+    @IfMatch(DEVICE_NAMED) ifMatch?: EntityTagCondition,
+  ): Promise<DeviceDto> {
+    return this.devices.update(key, dto, ifMatch);
   }
 
   /** Replaces every field of a device; its `_id` and the accounts referencing it stay. */
   @SerializeAs(200, DEVICE.json)
   @Put(':id')
   @Responds(200, 'The device as replaced')
+  @AnswersETag(200)
   @ApiErrors(400, MY_ID_RESERVED, DEVICE_NOT_FOUND, MY_ID_TAKEN)
-  replaceDevice(@DeviceKeyParam('id') key: DeviceKey, @Body() dto: CreateDeviceDto): Promise<DeviceDto> {
-    return this.devices.update(key, dto);
+  replaceDevice(
+    @DeviceKeyParam('id') key: DeviceKey,
+    @Body() dto: CreateDeviceDto,
+    @IfMatch(DEVICE_NAMED) ifMatch?: EntityTagCondition,
+  ): Promise<DeviceDto> {
+    return this.devices.update(key, dto, ifMatch);
   }
 
   /** Deletes a device and pulls its id from every account that referenced it. */
@@ -119,7 +152,7 @@ export class DevicesController {
   @HttpCode(200)
   @Responds(200, 'Deleted: `count` is 1')
   @ApiErrors(DEVICE_NOT_FOUND)
-  deleteDevice(@DeviceKeyParam('id') key: DeviceKey): Promise<CountDto> {
-    return this.devices.remove(key);
+  deleteDevice(@DeviceKeyParam('id') key: DeviceKey, @IfMatch(DEVICE_NAMED) ifMatch?: EntityTagCondition): Promise<CountDto> {
+    return this.devices.remove(key, ifMatch);
   }
 }

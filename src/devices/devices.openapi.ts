@@ -37,6 +37,13 @@ export const MY_ID_RESERVED = fieldError(
   'myId must not be one of the route words count, findOne, exists, rel',
 );
 export const MY_ID_TAKEN = fieldError(409, 'myIdTaken', 'myId', 'duplicate', 'myId is already taken');
+export const MY_ID_ON_MANY = fieldError(
+  409,
+  'myIdOnMany',
+  'myId',
+  'duplicate',
+  'myId: more than one device matches where, and a myId can be given to one device only',
+);
 
 export const DEVICE_FILTER_EXAMPLES: Record<string, ExampleObject> = {
   all: { summary: 'No filter: the first 100, in creation order', value: '' },
@@ -52,6 +59,12 @@ export const DEVICE_FILTER_EXAMPLES: Record<string, ExampleObject> = {
 export const DEVICE_READ_EXAMPLES: Record<string, ExampleObject> = {
   whole: { summary: 'The whole device', value: '' },
   someFields: DEVICE_FILTER_EXAMPLES.someFields,
+};
+
+/** For updateAll, whose where is required (or all=true). */
+export const DEVICE_UPDATE_WHERE_EXAMPLES: Record<string, ExampleObject> = {
+  byMyId: { summary: 'The device whose myId is "thermostat-kitchen"', value: `{"myId":"${EXAMPLE_MY_ID}"}` },
+  byUidPrefix: { summary: 'The devices whose deviceUID starts with "UID-0017"', value: '{"deviceUID":{"like":"^UID-0017"}}' },
 };
 
 export const DEVICE_WHERE_EXAMPLES: Record<string, ExampleObject> = {

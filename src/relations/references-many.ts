@@ -1,8 +1,9 @@
 import { Logger, ServiceUnavailableException } from '@nestjs/common';
 import mongoose, { type Connection, type Model, type Query, type Schema, Types } from 'mongoose';
-import { isWriteConflict, notFound } from '../common/errors.js';
+import { isWriteConflict, notFound, preconditionFailed, unprocessable } from '../common/errors.js';
 import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
 import { type Page } from '../common/filter/page.js';
+import { type EntityTagCondition, versionCondition } from '../common/http/entity-tags.js';
 import { projectionWith, without } from '../common/filter/projection.js';
 import { modelShape } from '../common/schema/model-shape.js';
 import { REVISION } from '../common/schema/revision.plugin.js';
@@ -11,6 +12,7 @@ import { type ReferencesManyDefinition } from './references-many.definition.js';
 import { chunks, IN_BATCH, WRITE_BATCH } from './batches.js';
 import { RelationRuleError } from './relation-rule.error.js';
 import { countLinked, includeInto, pageOfLinked } from './references-many.reads.js';
+import { placeIn, type Position, sameList } from './position.js';
 
 /**
  * The referencesMany relation: its writes and the deletion of its targets, which together keep
@@ -171,7 +173,8 @@ function markUpdate(model: AnyModel): { $set: Record<string, unknown> } {
 }
 
 const uniqueCache = new WeakMap<Schema, string[]>();
-function uniquePaths(schema: Schema): string[] {
+/** The paths of a schema with a unique index of their own (`_id` aside). */
+export function uniquePaths(schema: Schema): string[] {
   let paths = uniqueCache.get(schema);
   if (!paths) {
     paths = schema
@@ -329,15 +332,47 @@ export function logFinished(count: number, model: string): void {
  * when another request changed it in between; after MAX_ATTEMPTS such losses it answers 503.
  *
  * Every write that can add ids is guarded so it cannot be a no-op: A by `$ne`, link-many by
- * `$not: { $all }`. Besides saying what the write is for, this keeps FerretDB 2.7 + DocumentDB
- * from failing a concurrent `$addToSet` that found nothing to add when combined with another
- * operator (Mongoose's `updatedAt`) with a bogus "larger than MaxDocumentSize" error (README).
+ * `$not: { $all }`, a placement by `$nin` or by the revision it read. Besides saying what the
+ * write is for, this keeps FerretDB 2.7 + DocumentDB from failing a concurrent `$addToSet` that
+ * found nothing to add when combined with another operator (Mongoose's `updatedAt`) with a
+ * bogus "larger than MaxDocumentSize" error (README).
+ *
+ * ## Placing
+ *
+ * A link or link-many with a position (position.ts: start, end, before or after an anchor
+ * already in the list) puts its ids there as one block, in their order, moving those already
+ * linked; without one it is the link above. Two ways, each one single-document write:
+ *
+ *   A' push:  start or end, none of the ids linked yet: A with `$nin` for `$ne`, `$each`, and
+ *             `$position: 0` for start; the limit as in A (`list.<max-k>` absent for k ids).
+ *   S  set:   otherwise the list and its revision are read, the new list is worked out from
+ *             it (placeIn), and written only if the revision is still the one read: with
+ *             `$push` and `$position` when every id is new, else `$set` of the whole list. A
+ *             lost compare-and-set reads again, at most MAX_PLACE_ATTEMPTS times (then 503);
+ *             a list already in the asked-for order is not written at all (idempotent). An
+ *             anchor not in the list, or among the ids, is a 422 naming `position`.
+ *
+ * Why S keeps the invariants although it writes a list it read: every write of a source list
+ * increments its revision (`updateLists` does, and the revision plugin for writes through the
+ * model), so S writes only over exactly the list it read. From that list it drops nothing but
+ * the ids it moves and repeats nothing (Invariant 2), and it checks the limit on it. A deletion
+ * racing S: M does not touch the list; P pulls the id in one write per list, which increments
+ * the revision. If P wrote this list before S, either S read the list after P (the id is not in
+ * it) or its compare-and-set fails and it reads again; if P comes after S, P pulls the id from
+ * the list S wrote. So S never writes back an id P has pulled, and P finds every id S kept
+ * (Invariant 1). The ids S adds are checked afterwards as any link's: C and U for one,
+ * `settle` for link-many. A process killed around S or A' leaves what a kill around A leaves.
  */
 
 type Doc = { _id: Id } & Record<string, unknown>;
 
 /** Pushes tried before a write that keeps losing races on one list gives up (503, try again). */
 const MAX_ATTEMPTS = 5;
+/**
+ * Compare-and-sets a placement tries (see "Placing"): each lost one means another write of the
+ * list succeeded, so this many concurrent writers of one list all get through.
+ */
+const MAX_PLACE_ATTEMPTS = 10;
 
 /** The ids of `ids` not in `list`, in the order of `ids`. */
 function missingFrom(list: readonly Id[], ids: readonly Id[]): Id[] {
@@ -383,7 +418,8 @@ export class ReferencesMany<S extends { _id: Id } = Doc, T extends { _id: Id } =
         this.definition.alternateKey,
         `an ObjectId (24 hexadecimal characters)${this.definition.alternateKey ? ` or a ${this.definition.alternateKey}` : ''}`,
       ),
-      sourceFields: { ...modelShape(this.sources.schema).projection },
+      // With the revision: a source answered carries its version (its ETag).
+      sourceFields: { ...modelShape(this.sources.schema).projection, [REVISION]: 1 },
       targetFields: { ...modelShape(this.targets.schema).projection },
     };
     return this.cache;
@@ -394,10 +430,11 @@ export class ReferencesMany<S extends { _id: Id } = Doc, T extends { _id: Id } =
     return this.shapes.keys;
   }
 
-  /** Links a target (idempotent) and answers it; see "Linking" above. */
-  async link(sourceId: Id, key: Key): Promise<T> {
+  /** Links a target (idempotent) and answers it; see "Linking" above, and "Placing" for a position. */
+  async link(sourceId: Id, key: Key, position?: Position): Promise<T> {
     const resolved = isIdKey(key) ? undefined : await this.findTarget(key);
     const targetId = isIdKey(key) ? key._id : resolved!._id;
+    if (position) return this.linkAt(sourceId, key, targetId, position);
     for (let attempt = 1; ; attempt += 1) {
       const { modifiedCount } = await updateLists(
         this.sources,
@@ -420,6 +457,74 @@ export class ReferencesMany<S extends { _id: Id } = Doc, T extends { _id: Id } =
     }
   }
 
+  /** A link at a position: A' or S, then C, and U if C finds the target gone and the write added it. */
+  private async linkAt(sourceId: Id, key: Key, targetId: Id, position: Position): Promise<T> {
+    const added = await this.place(sourceId, [targetId], position);
+    const target = await this.targets.findOne({ _id: targetId }, this.shapes.targetFields).lean<T>().exec();
+    if (!target) {
+      if (added) await updateLists(this.sources, { _id: sourceId, [this.list]: targetId }, { $pull: { [this.list]: targetId } });
+      throw this.targetNotFound(key);
+    }
+    return target;
+  }
+
+  /**
+   * Puts `ids` at `position` as one block, moving those already linked (see "Placing"), and
+   * answers whether it added any. 422 naming `position` for an anchor that is not linked or is
+   * one of `ids`, or when the new ids would pass the limit.
+   */
+  private async place(sourceId: Id, ids: Id[], position: Position): Promise<boolean> {
+    if (position.at !== 'before' && position.at !== 'after' && ids.length > 0 && ids.length <= IN_BATCH) {
+      const { modifiedCount } = await updateLists(
+        this.sources,
+        { _id: sourceId, [this.list]: { $nin: ids }, [`${this.list}.${this.maxSize - ids.length}`]: { $exists: false } },
+        { $push: { [this.list]: { $each: ids, ...(position.at === 'start' && { $position: 0 }) } } },
+      );
+      if (modifiedCount === 1) return true;
+    }
+    const anchor = 'anchor' in position ? await this.anchorOf(position.anchor) : undefined;
+    for (let attempt = 1; attempt <= MAX_PLACE_ATTEMPTS; attempt += 1) {
+      const { list, rev } = await this.readList(sourceId);
+      const placement = placeIn(list, ids, position.at, anchor?._id);
+      if ('problem' in placement) throw this.misplaced(placement.problem, sourceId, anchor!.key);
+      if (sameList(placement.list, list)) return false;
+      const missing = missingFrom(list, ids);
+      if (list.length + missing.length > this.maxSize) {
+        if (await this.dropDead(sourceId, list)) continue;
+        throw this.tooMany();
+      }
+      const update =
+        missing.length === ids.length
+          ? { $push: { [this.list]: { $each: ids, $position: placement.index } } }
+          : { $set: { [this.list]: placement.list } };
+      const { modifiedCount } = await updateLists(this.sources, { _id: sourceId, [REVISION]: rev }, update);
+      if (modifiedCount === 1) return missing.length > 0;
+      // Another write changed the list since it was read: wait a little, so that writers
+      // racing for one list do not keep colliding, and read it again.
+      await new Promise((resolve) => setTimeout(resolve, 5 * attempt * Math.random()));
+    }
+    throw busy();
+  }
+
+  /** The anchor's ObjectId (an alternate key is looked up); 422 naming `position` when it names no target. */
+  private async anchorOf(key: Key): Promise<{ _id: Id; key: Key }> {
+    if (isIdKey(key)) return { _id: key._id, key };
+    const target = await this.targets.findOne(key, { _id: 1 }).lean<Doc>().exec();
+    if (!target) throw this.misplaced('anchor_not_linked', undefined, key);
+    return { _id: target._id, key };
+  }
+
+  private misplaced(problem: 'anchor_not_linked' | 'anchor_placed', sourceId: Id | undefined, anchor: Key) {
+    const named = `${this.target} ${describeKey(anchor)}`;
+    const message =
+      problem === 'anchor_placed'
+        ? `position: ${named} is one of the ${this.definition.name} being placed; anchor the block to another`
+        : sourceId
+          ? `position: ${named} is not linked to ${this.source} ${sourceId.toHexString()}`
+          : `position: no ${named}`;
+    return unprocessable(message, [{ path: 'position', code: problem, message }]);
+  }
+
   /** Unlinks a target; the target itself stays. 404 unless it was linked. */
   async unlink(sourceId: Id, key: Key): Promise<void> {
     const targetId = await this.idOf(key);
@@ -439,10 +544,11 @@ export class ReferencesMany<S extends { _id: Id } = Doc, T extends { _id: Id } =
    * ones), then one write that appends those not linked yet, in the given order, admitted only
    * if the list stays within the limit; then the targets are checked as after any write of ids.
    */
-  async linkMany(sourceId: Id, values: readonly unknown[]): Promise<S> {
+  async linkMany(sourceId: Id, values: readonly unknown[], position?: Position): Promise<S> {
     await this.assertSource(sourceId);
     const ids = await this.resolveKeys(values);
-    for (let attempt = 1; ids.length > 0; attempt += 1) {
+    if (position) await this.place(sourceId, ids, position);
+    for (let attempt = 1; !position && ids.length > 0; attempt += 1) {
       const outcome = ids.length <= IN_BATCH ? await this.addToSet(sourceId, ids) : await this.appendToRead(sourceId, ids);
       if (outcome === 'done') break;
       if (outcome === 'full' && !(await this.dropDead(sourceId, await this.listOf(sourceId)))) throw this.tooMany();
@@ -489,20 +595,29 @@ export class ReferencesMany<S extends { _id: Id } = Doc, T extends { _id: Id } =
     return modifiedCount === 1 ? 'done' : 'changed';
   }
 
-  /** Replaces the whole list with `values`, in that order. */
-  async replace(sourceId: Id, values: readonly unknown[]): Promise<S> {
+  /**
+   * Replaces the whole list with `values`, in that order. With `ifMatch`, only if the source is
+   * at a version it names: the condition is part of the write's filter (412 otherwise).
+   */
+  async replace(sourceId: Id, values: readonly unknown[], ifMatch?: EntityTagCondition): Promise<S> {
     await this.assertSource(sourceId);
     const ids = await this.resolveKeys(values);
     const source = await this.sources
       .findOneAndUpdate(
-        { _id: sourceId },
+        { _id: sourceId, ...versionCondition(ifMatch) },
         { $set: { [this.list]: ids } },
         { returnDocument: 'after', projection: this.shapes.sourceFields },
       )
       .lean<S>()
       .exec();
-    if (!source) throw this.sourceNotFound(sourceId);
+    if (!source) throw await this.missedSource(sourceId, ifMatch);
     return this.settle(source);
+  }
+
+  /** Why a write of one source matched nothing: 412 when only its version did not match, else 404. */
+  async missedSource(sourceId: Id, ifMatch: EntityTagCondition | undefined) {
+    const exists = ifMatch !== undefined && (await this.sources.exists({ _id: sourceId }).exec()) !== null;
+    return exists ? preconditionFailed(`${this.definition.source} ${sourceId.toHexString()}`) : this.sourceNotFound(sourceId);
   }
 
   /**
@@ -523,6 +638,16 @@ export class ReferencesMany<S extends { _id: Id } = Doc, T extends { _id: Id } =
       .lean<S>()
       .exec();
     return settled ?? this.findSource(source._id);
+  }
+
+  /**
+   * After a write that set `ids` on many sources at once: those that name no live target (a
+   * target deleted between the resolution of its key and the write) are pulled from every list,
+   * as `settle` does for one source.
+   */
+  async settleMany(ids: readonly Id[]): Promise<void> {
+    const vanished = await this.notLive(ids);
+    if (vanished.length > 0) await pullEverywhere(this.targets, vanished);
   }
 
   /** Creates a target with `create` and links it; if the link is refused the target is deleted again. */

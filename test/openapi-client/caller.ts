@@ -17,10 +17,18 @@ const calls: Call[] = [];
 
 /** Records the call and hands back its body, failing loudly when a step the next needs did not succeed. */
 async function call<T>(operation: string, sent: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  return (await answer(operation, sent)).data;
+}
+
+/** As `call`, with the response's headers too (its ETag). */
+async function answer<T>(
+  operation: string,
+  sent: Promise<{ data?: T; error?: unknown; response: Response }>,
+): Promise<{ data: T; headers: Headers }> {
   const { data, error, response } = await sent;
   calls.push({ operation, status: response.status });
   if (!response.ok) throw new Error(`${operation}: ${response.status} ${JSON.stringify(error)}`);
-  return data as T;
+  return { data: data as T, headers: response.headers };
 }
 
 const UNKNOWN_ACCOUNT = '6650c0ffee0000000000a001';
@@ -40,6 +48,11 @@ await call(
   client.GET('/api/devices', { params: { query: { filter: '{"where":{"myId":{"like":"^therm"}},"order":"createdAt DESC","limit":20}' } } }),
 );
 await call('GET /api/devices/count', client.GET('/api/devices/count', { params: { query: { where: '{"myId":{"inq":["lamp-hall"]}}' } } }));
+const updated = await call(
+  'POST /api/devices/update',
+  client.POST('/api/devices/update', { params: { query: { where: '{"myId":"thermostat-kitchen"}' } }, body: { deviceUID: 'UID-0017-A4' } }),
+);
+if (updated.count !== 1) throw new Error(`updateAll changed ${updated.count} devices, not 1`);
 await call(
   'GET /api/devices/findOne',
   client.GET('/api/devices/findOne', { params: { query: { filter: '{"where":{"myId":"lamp-hall"}}' } } }),
@@ -54,9 +67,13 @@ const { exists } = await call(
   client.GET('/api/devices/{id}/exists', { params: { path: { id: 'lamp-hall' } } }),
 );
 if (!exists) throw new Error('lamp-hall should exist');
+const lampRead = await answer('GET /api/devices/{id}', client.GET('/api/devices/{id}', { params: { path: { id: 'lamp-hall' } } }));
 await call(
   'PATCH /api/devices/{id}',
-  client.PATCH('/api/devices/{id}', { params: { path: { id: 'lamp-hall' } }, body: { deviceUID: 'UID-0042-B2' } }),
+  client.PATCH('/api/devices/{id}', {
+    params: { path: { id: 'lamp-hall' }, header: { 'If-Match': lampRead.headers.get('ETag')! } },
+    body: { deviceUID: 'UID-0042-B2' },
+  }),
 );
 await call(
   'PUT /api/devices/{id}',
@@ -97,6 +114,10 @@ await call(
   client.PATCH('/api/accounts/{id}', { params: { path: { id: accountId } }, body: { name: 'Kitchen (ground floor)' } }),
 );
 await call(
+  'POST /api/accounts/update',
+  client.POST('/api/accounts/update', { params: { query: { all: true } }, body: { name: 'Kitchen' } }),
+);
+await call(
   'PUT /api/accounts/{id}',
   client.PUT('/api/accounts/{id}', { params: { path: { id: accountId } }, body: { name: 'Kitchen', deviceIds: [thermostatId] } }),
 );
@@ -104,7 +125,7 @@ await call(
 const path = { id: accountId };
 await call(
   'PUT /api/accounts/{id}/devices/rel/{fk}',
-  client.PUT('/api/accounts/{id}/devices/rel/{fk}', { params: { path: { ...path, fk: 'lamp-hall' } } }),
+  client.PUT('/api/accounts/{id}/devices/rel/{fk}', { params: { path: { ...path, fk: 'lamp-hall' }, query: { position: 'end' } } }),
 );
 await call(
   'HEAD /api/accounts/{id}/devices/rel/{fk}',
@@ -138,13 +159,19 @@ await call(
   'DELETE /api/accounts/{id}/devices/rel/{fk}',
   client.DELETE('/api/accounts/{id}/devices/rel/{fk}', { params: { path: { ...path, fk: thermostatId } } }),
 );
-await call(
+const linked = await answer(
   'POST /api/accounts/{id}/devices/rel',
-  client.POST('/api/accounts/{id}/devices/rel', { params: { path }, body: { ids: ['thermostat-kitchen'] } }),
+  client.POST('/api/accounts/{id}/devices/rel', {
+    params: { path, query: { position: 'before:lamp-hall' } },
+    body: { ids: ['thermostat-kitchen'] },
+  }),
 );
 await call(
   'PUT /api/accounts/{id}/devices/rel',
-  client.PUT('/api/accounts/{id}/devices/rel', { params: { path }, body: { ids: ['lamp-hall', thermostatId, 'sensor-door.front'] } }),
+  client.PUT('/api/accounts/{id}/devices/rel', {
+    params: { path, header: { 'If-Match': linked.headers.get('ETag')! } },
+    body: { ids: ['lamp-hall', thermostatId, 'sensor-door.front'] },
+  }),
 );
 await call(
   'GET /api/devices/{id}/accounts',

@@ -8,6 +8,7 @@ const MEANING: Record<number, string> = {
   400: 'Malformed input; `details` names each offending field',
   404: 'Unknown resource',
   409: 'A unique value is already taken',
+  412: 'The document is no longer at the version If-Match names; nothing was written',
   422: 'Well-formed, but breaks a relation rule; `details` names each offending id',
   503: 'The database is unavailable, or did not answer in time',
 };

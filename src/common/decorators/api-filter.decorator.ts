@@ -1,5 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiQuery, type ExampleObject } from '@nestjs/swagger';
+import { ALL_NOT_BOOLEAN, WHERE_REQUIRED } from '../filter/filter.pipes.js';
 import { fieldError } from '../openapi/error-example.js';
 import { ApiErrors } from './api-errors.decorator.js';
 
@@ -30,15 +31,29 @@ export function ApiFilterQuery(examples: Record<string, ExampleObject>, extra = 
 }
 
 /** Documents `?where=` on a count route, with the model's examples, and how it fails. */
-export function ApiWhereQuery(examples: Record<string, ExampleObject>): MethodDecorator {
+export function ApiWhereQuery(examples: Record<string, ExampleObject>, extra = ''): MethodDecorator {
   return applyDecorators(
     ApiQuery({
       name: 'where',
       required: false,
       schema: JSON_TEXT,
-      description: 'LoopBack where clause as JSON, or in bracket form (where[name]=Kitchen).',
+      description: `LoopBack where clause as JSON, or in bracket form (where[name]=Kitchen).${extra}`,
       examples,
     }),
     ApiErrors(notJson('where')),
+  );
+}
+
+/** Documents `?where=` and `?all=` of a write of many documents (ParseBulkWherePipe), and how they fail. */
+export function ApiBulkWhereQuery(examples: Record<string, ExampleObject>): MethodDecorator {
+  return applyDecorators(
+    ApiWhereQuery(examples, ' Required, unless all=true.'),
+    ApiQuery({
+      name: 'all',
+      required: false,
+      schema: { type: 'boolean' },
+      description: 'true: without a where, write every document (refused otherwise, so that it never happens by mistake)',
+    }),
+    ApiErrors(WHERE_REQUIRED, ALL_NOT_BOOLEAN),
   );
 }

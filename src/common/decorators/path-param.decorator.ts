@@ -14,18 +14,26 @@ export interface PathParamDocs {
 }
 
 /**
+ * A parameter decorator (`@Param`, `@Query`, one reading a header) with the method decorators
+ * that document it (ApiParam, ApiQuery, ApiHeader, ApiErrors), declared once for every route that
+ * takes the parameter.
+ */
+export function DocumentedParameter(bind: ParameterDecorator, ...docs: MethodDecorator[]): ParameterDecorator {
+  return (target, key, index) => {
+    bind(target, key, index);
+    if (key === undefined) return;
+    const method = Object.getOwnPropertyDescriptor(target, key)!;
+    for (const doc of docs) doc(target, key, method);
+  };
+}
+
+/**
  * `@Param(name, pipe)` with its documentation, declared once for every route that takes the
  * parameter: the parameter's schema and examples, and the 400 its pipe answers.
  */
 export function PathParam(name: string, pipe: Type<PipeTransform>, docs: PathParamDocs): ParameterDecorator {
-  return (target, key, index) => {
-    Param(name, pipe)(target, key, index);
-    if (key === undefined) return;
-    const method = Object.getOwnPropertyDescriptor(target, key)!;
-    // `type` overrides the handler's parameter type (an ObjectId, a parsed key), which Swagger
-    // would otherwise document as a schema of that class: what travels is a string.
-    const param = { name, type: String, description: docs.description, schema: docs.schema, examples: docs.examples };
-    ApiParam(param as ApiParamOptions)(target, key, method);
-    ApiErrors(docs.malformed)(target, key, method);
-  };
+  // `type` overrides the handler's parameter type (an ObjectId, a parsed key), which Swagger
+  // would otherwise document as a schema of that class: what travels is a string.
+  const param = { name, type: String, description: docs.description, schema: docs.schema, examples: docs.examples };
+  return DocumentedParameter(Param(name, pipe), ApiParam(param as ApiParamOptions), ApiErrors(docs.malformed));
 }

@@ -1,4 +1,6 @@
 import { Injectable, type PipeTransform } from '@nestjs/common';
+import { badRequest } from '../errors.js';
+import { type ErrorCase, fieldError } from '../openapi/error-example.js';
 import { parseFilter, parseWhere, readQueryObject, refuseSuperLinearPatterns } from './filter.parser.js';
 import { type PatternUse } from './filter.patterns.js';
 import { type FilterSpec, type MongoFilter, type ParsedFilter } from './filter.types.js';
@@ -43,6 +45,40 @@ export class ParseWherePipe implements PipeTransform<Record<string, unknown>, Pr
     await refuseSuperLinearPatterns(patterns);
     return where;
   }
+}
+
+export const WHERE_REQUIRED = fieldError(
+  400,
+  'whereRequired',
+  'where',
+  'required',
+  'where: required, so that no write of every document happens by mistake; send all=true to write every one',
+);
+export const ALL_NOT_BOOLEAN = fieldError(400, 'allNotBoolean', 'all', 'invalid_boolean', 'all: must be true or false');
+
+/**
+ * `?where=` of a write of many documents (LoopBack's updateAll), read as on the count routes.
+ * An empty or missing one would write every document, which is refused unless `?all=true`
+ * says that is meant.
+ */
+@Injectable()
+export class ParseBulkWherePipe implements PipeTransform<Record<string, unknown>, Promise<MongoFilter>> {
+  private readonly where: ParseWherePipe;
+
+  constructor(spec: FilterSpec) {
+    this.where = new ParseWherePipe(spec);
+  }
+
+  async transform(query: Record<string, unknown> = {}): Promise<MongoFilter> {
+    if (query.all !== undefined && query.all !== 'true' && query.all !== 'false') throw refusal(ALL_NOT_BOOLEAN);
+    const where = await this.where.transform(query);
+    if (Object.keys(where).length === 0 && query.all !== 'true') throw refusal(WHERE_REQUIRED);
+    return where;
+  }
+}
+
+function refusal({ message, details }: ErrorCase) {
+  return badRequest(message, details);
 }
 
 /** `?include=<relation>`, `?include=["<relation>"]` or `?include[0]=<relation>`. */

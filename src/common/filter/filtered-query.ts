@@ -42,6 +42,24 @@ export class FilteredQuery<T> {
     return this.model.countDocuments(await this.resolve(where)).exec();
   }
 
+  /**
+   * Sets `changes` on every document `where` matches (validated as the schema says) and answers
+   * how many matched. `onlyOne`, for changes that no two documents may share (a unique value):
+   * the matches are read first, at most two; two are the error it gives, one gets the write,
+   * alone and only if it still matches. So a unique index never stops such a write half done.
+   */
+  async update(where: MongoFilter, changes: Record<string, unknown>, onlyOne?: () => Error): Promise<number> {
+    const resolved = await this.resolve(where);
+    const update = { $set: changes };
+    const options = { runValidators: true };
+    if (!onlyOne) return (await this.model.updateMany(resolved, update, options).exec()).matchedCount;
+    const matches = await this.model.find(resolved, { _id: 1 }).limit(2).lean<Array<{ _id: unknown }>>().exec();
+    if (matches.length > 1) throw onlyOne();
+    if (matches.length === 0) return 0;
+    const filter = Object.keys(resolved).length > 0 ? { $and: [{ _id: matches[0]._id }, resolved] } : { _id: matches[0]._id };
+    return (await this.model.updateOne(filter, update, options).exec()).matchedCount;
+  }
+
   private find(where: MongoFilter, projection: Readonly<Record<string, 0 | 1>>, filter: ParsedFilter, rows: number): Promise<T[]> {
     return this.model.find(where, projection).sort(stableSort(filter.order)).skip(filter.skip).limit(rows).lean<T[]>().exec();
   }
