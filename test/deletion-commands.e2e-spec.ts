@@ -9,6 +9,7 @@ import { createAdapter } from '../src/app.setup.js';
 import { loggingConfig, metricsConfig } from '../src/config/config.module.js';
 import { loadConfiguration } from '../src/config/configuration.js';
 import { CommandRecorder, type SentCommand, statementsOf } from './support/commands.js';
+import { eventually } from './support/eventually.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
 /**
@@ -89,14 +90,6 @@ function isSweeperRemoval(statement: Record<string, unknown> & { q: Record<strin
   );
 }
 
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 describe('Device deletion on the wire (FerretDB defect: a second findAndModify with remove crashes the PostgreSQL backend)', () => {
   /** A client of the test's own for seeding and inspecting, so the recorder sees only the service's commands. */
   let inspector: MongoClient;
@@ -116,17 +109,15 @@ describe('Device deletion on the wire (FerretDB defect: a second findAndModify w
     await db
       .collection('devices')
       .insertMany(DEVICES.map((myId) => ({ _id: id[myId], myId, deviceUID: `uid-${myId}`, rev: 0, createdAt: now, updatedAt: now })));
-    await db
-      .collection('accounts')
-      .insertMany(
-        Object.entries(ACCOUNTS).map(([name, myIds]) => ({
-          name,
-          deviceIds: myIds.map((myId) => id[myId]),
-          rev: 0,
-          createdAt: now,
-          updatedAt: now,
-        })),
-      );
+    await db.collection('accounts').insertMany(
+      Object.entries(ACCOUNTS).map(([name, myIds]) => ({
+        name,
+        deviceIds: myIds.map((myId) => id[myId]),
+        rev: 0,
+        createdAt: now,
+        updatedAt: now,
+      })),
+    );
   }
 
   async function references(): Promise<Record<string, string[]>> {
@@ -198,10 +189,9 @@ describe('Device deletion on the wire (FerretDB defect: a second findAndModify w
 
     /** Waits for the sweeper's R of `gone`, then checks the commands of the whole deletion. */
     async function expectDeletedByProtocol(gone: MyId[]): Promise<void> {
-      await waitFor(
-        async () => (await db.collection('devices').countDocuments({ _id: { $in: gone.map((myId) => id[myId]) } })) === 0,
-        'the sweeper',
-      );
+      expect(
+        await eventually(async () => (await db.collection('devices').countDocuments({ _id: { $in: gone.map((myId) => id[myId]) } })) === 0),
+      ).toBe(true);
       expect(forbidden(recorder.sent)).toEqual([]);
       for (const myId of gone) {
         const steps = protocolSteps(recorder.sent, id[myId].toHexString(), myId);
@@ -257,7 +247,7 @@ describe('Device deletion on the wire (FerretDB defect: a second findAndModify w
         .named('insert', 'devices')
         .flatMap((command) => (command.body.documents as Array<{ _id: ObjectId }>).map((doc) => doc._id));
       expect(created).toHaveLength(1);
-      await waitFor(async () => (await db.collection('devices').countDocuments({ _id: created[0] })) === 0, 'the sweeper');
+      expect(await eventually(async () => (await db.collection('devices').countDocuments({ _id: created[0] })) === 0)).toBe(true);
       expect(forbidden(recorder.sent)).toEqual([]);
       const steps = protocolSteps(recorder.sent, created[0].toHexString());
       expect(steps.mark).toBeGreaterThanOrEqual(0);

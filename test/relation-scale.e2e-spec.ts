@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { type Db, MongoClient, ObjectId } from 'mongodb';
 import request from 'supertest';
 import { CommandRecorder, type SentCommand } from './support/commands.js';
+import { eventually } from './support/eventually.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
 /**
@@ -115,10 +116,7 @@ describe('The relation at 1,000 and 5,000 references: database commands grow lin
       const res = await request(t.http).delete(`/api/accounts/${account}/devices`);
       expect(res.body).toEqual({ count: size });
       // The removal is the sweeper's, about a second later: it belongs to the deletion's cost.
-      for (let waited = 0; (await db.collection('devices').countDocuments()) > 0; waited += 200) {
-        if (waited > 120_000) throw new Error('the sweeper did not remove the deleted devices');
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
+      expect(await eventually(async () => (await db.collection('devices').countDocuments()) === 0, { timeoutMs: 120_000 })).toBe(true);
       costs.push(costOf(recorder.sent));
       expect((await db.collection('accounts').findOne({ name: 'scale' }))?.deviceIds).toEqual([]);
     }

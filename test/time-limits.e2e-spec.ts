@@ -3,6 +3,7 @@ import { type Db, MongoClient, ObjectId } from 'mongodb';
 import request from 'supertest';
 import { type MongoJavaServer, startMongoJavaServer } from '../src/database/mongo-java-server.js';
 import { CommandRecorder } from './support/commands.js';
+import { eventually } from './support/eventually.js';
 import { postgresUrlOf, sql } from './support/postgres.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
@@ -118,10 +119,7 @@ describe('Every database operation carries a server-side time limit', () => {
       await request(t.http).delete(`${base}/devices`).expect(200);
       await request(t.http).delete(base).expect(200);
       // The sweeper's removal of the two deleted devices, about a second later.
-      for (let waited = 0; recorder.named('delete', 'devices').length === 0; waited += 100) {
-        if (waited > 20_000) throw new Error('the sweeper sent no removal');
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      expect(await eventually(() => recorder.named('delete', 'devices').length > 0)).toBe(true);
 
       // Inserts read nothing to bound (and Mongoose's save passes no maxTimeMS); a getMore
       // continues the find whose limit it shares.
@@ -149,14 +147,12 @@ describe('Every database operation carries a server-side time limit', () => {
       const slow = request(t.http)
         .get(slowCount)
         .then((res) => res);
-      for (
-        let waited = 0;
-        !recorder.named('aggregate', 'devices').some((command) => JSON.stringify(command.body).includes(`q${PATTERNS - 1}z`));
-        waited += 5
-      ) {
-        if (waited > 20_000) throw new Error('the count never reached the database');
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
+      expect(
+        await eventually(
+          () => recorder.named('aggregate', 'devices').some((command) => JSON.stringify(command.body).includes(`q${PATTERNS - 1}z`)),
+          { everyMs: 5 },
+        ),
+      ).toBe(true);
       // Sent while the count runs in the database. The service answers them: where the engine
       // honours time limits, from the database as usual; mongo-java-server goes on counting after
       // the socket timeout, on an I/O thread that some of its connections share, so there a
@@ -206,23 +202,17 @@ describe('Every database operation carries a server-side time limit', () => {
       // The probe sees such a count: without a time limit it runs on in a backend.
       const controlFrom = now(postgres);
       const unlimited = db.collection('devices').countDocuments(slowFilter);
-      let seen: string[][] = [];
-      for (let attempt = 0; attempt < 100 && seen.length === 0; attempt += 1) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        seen = runningBetween(postgres, controlFrom, now(postgres));
-      }
-      expect(seen.length).toBeGreaterThan(0);
+      expect(
+        await eventually(() => runningBetween(postgres, controlFrom, now(postgres)).length > 0, { timeoutMs: 5_000, everyMs: 50 }),
+      ).toBe(true);
       expect(await unlimited).toBe(0);
 
       const from = now(postgres);
       await request(t.http).get(slowCount).expect(503);
       const to = now(postgres);
-      let left = runningBetween(postgres, from, to);
-      const atAnswer = left.length;
-      for (let attempt = 0; attempt < 30 && left.length > 0; attempt += 1) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        left = runningBetween(postgres, from, to);
-      }
+      const atAnswer = runningBetween(postgres, from, to).length;
+      let left: string[][] = [];
+      await eventually(() => (left = runningBetween(postgres, from, to)).length === 0, { timeoutMs: 3_000 });
       console.log(`time limits on FerretDB: ${atAnswer} backends still running the count at the 503, ${left.length} a moment later`);
       expect(left).toEqual([]);
     }, 60_000);

@@ -4,6 +4,7 @@ import { ACCOUNT_DEVICES } from '../../src/accounts/account-devices.relation.js'
 import { Account, AccountSchema } from '../../src/accounts/schemas/account.schema.js';
 import { Device, DeviceSchema } from '../../src/devices/schemas/device.schema.js';
 import { pullEverywhere, ReferencesMany } from '../../src/relations/references-many.js';
+import { eventually } from '../support/eventually.js';
 import { postgresUrlOf, scanCounts } from '../support/postgres.js';
 
 /**
@@ -28,16 +29,6 @@ function indexesInPlan(plan: unknown): string[] {
   return Object.entries(plan).flatMap(([key, value]) =>
     (key === 'indexName' || key === 'Index Name') && typeof value === 'string' ? [value] : indexesInPlan(value),
   );
-}
-
-async function waitFor<T>(read: () => T, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = read();
-  while (!done(value) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    value = read();
-  }
-  return value;
 }
 
 describe('Indexes of the relation', () => {
@@ -132,7 +123,8 @@ describe('Indexes of the relation', () => {
       await new Promise((resolve) => setTimeout(resolve, 11_000));
       const before = read();
       await pullEverywhere(devices, [gone]);
-      const after = await waitFor(read, (counts) => counts.indexScans > before.indexScans, 30_000);
+      let after = before;
+      await eventually(() => (after = read()).indexScans > before.indexScans, { timeoutMs: 30_000, everyMs: 500 });
       expect({ indexScans: after.indexScans > before.indexScans, tableScans: after.tableScans - before.tableScans }).toEqual({
         indexScans: true,
         tableScans: 0,
