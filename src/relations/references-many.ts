@@ -136,6 +136,7 @@ async function markOne(model: AnyModel, filter: object, options: { projection?: 
   const projection =
     options.projection && Object.keys(options.projection).length > 0 ? { ...options.projection, [DELETING]: 1 } : undefined;
   const before = await model.collection.findOneAndUpdate(filter, markUpdate(model), {
+    ...timeLimit(model),
     returnDocument: 'before',
     ...(projection && { projection }),
     ...(options.sort ? { sort: options.sort as never } : {}),
@@ -154,7 +155,7 @@ export async function markIds(model: AnyModel, ids: readonly Id[]): Promise<numb
     const result = await retryConflicts(() =>
       model.collection.bulkWrite(
         batch.map((_id) => ({ updateOne: { filter: { _id }, update: markUpdate(model) } })),
-        { ordered: false },
+        { ordered: false, ...timeLimit(model) },
       ),
     );
     matched += result.matchedCount;
@@ -259,8 +260,24 @@ export function updateLists(
     $set: { ...update.$set, ...(model.schema.path('updatedAt') && { updatedAt: new Date() }) },
     $inc: { [REVISION]: 1 },
   };
-  const options = { maxTimeMS: model.db.get('maxTimeMS') as number | undefined };
+  const options = timeLimit(model);
   return many ? model.collection.updateMany(filter, stamped, options) : model.collection.updateOne(filter, stamped, options);
+}
+
+/**
+ * The connection's server-side time limit (DB_TIMEOUT_MS, src/database/database.module.ts), for
+ * the commands sent on the driver's collection, which Mongoose's own `maxTimeMS` never reaches:
+ * the marks, the pulls and the removals, so no deletion leaves work running in the database after
+ * its request has been answered (DESIGN.md, Invariant 4).
+ */
+function timeLimit(model: AnyModel): { maxTimeMS?: number } {
+  const maxTimeMS = model.db.get('maxTimeMS') as number | undefined;
+  return maxTimeMS === undefined ? {} : { maxTimeMS };
+}
+
+/** R of a batch: the marked documents among `ids`, and only marked ones. */
+function removeMarked(model: AnyModel, ids: readonly Id[]) {
+  return retryConflicts(() => model.collection.deleteMany({ _id: { $in: ids }, [DELETING]: { $exists: true } }, timeLimit(model)));
 }
 
 /** Marked ids whose P is done and whose R waits for the sweeper, per model. */
@@ -272,8 +289,7 @@ export async function removePulled(model: AnyModel): Promise<number> {
   removals.delete(model);
   let removed = 0;
   for (const batch of chunks(ids, IN_BATCH)) {
-    const result = await retryConflicts(() => model.collection.deleteMany({ _id: { $in: batch }, [DELETING]: { $exists: true } }));
-    removed += result.deletedCount;
+    removed += (await removeMarked(model, batch)).deletedCount;
   }
   return removed;
 }
@@ -294,9 +310,7 @@ export async function finishAbandoned(model: AnyModel, before = new Date()): Pro
     if (marked.length === 0) return finished;
     const ids = marked.map((document) => document._id);
     await pullEverywhere(model, ids);
-    for (const batch of chunks(ids, IN_BATCH)) {
-      await retryConflicts(() => model.collection.deleteMany({ _id: { $in: batch }, [DELETING]: { $exists: true } }));
-    }
+    for (const batch of chunks(ids, IN_BATCH)) await removeMarked(model, batch);
     finished += ids.length;
     if (marked.length < WRITE_BATCH) return finished;
   }
