@@ -3,7 +3,7 @@ import * as siftModule from 'sift';
 import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
 import { type Page } from '../common/filter/page.js';
 import { projectionWith, without } from '../common/filter/projection.js';
-import { chunks, IN_BATCH } from './batches.js';
+import { chunks, IN_BATCH, IN_REPLY } from './batches.js';
 
 /**
  * The reads of a referencesMany relation: a page of one source's targets, their count, and
@@ -114,6 +114,7 @@ async function findAmong<T>(context: ReadContext, ids: readonly Id[], projection
     found.push(
       ...(await context.targets
         .find({ _id: { $in: batch } }, projection ?? context.targetFields)
+        .batchSize(IN_REPLY)
         .lean<T[]>()
         .exec()),
     );

@@ -9,7 +9,7 @@ import { modelShape } from '../common/schema/model-shape.js';
 import { REVISION } from '../common/schema/revision.plugin.js';
 import { describeKey, isIdKey, type Key, KeyReader, resolveAlternateKeys } from './keys.js';
 import { type ReferencesManyDefinition } from './references-many.definition.js';
-import { chunks, IN_BATCH, WRITE_BATCH } from './batches.js';
+import { chunks, IN_BATCH, IN_REPLY, WRITE_BATCH } from './batches.js';
 import { RelationRuleError } from './relation-rule.error.js';
 import { countLinked, includeInto, pageOfLinked } from './references-many.reads.js';
 import { placeIn, type Position, sameList } from './position.js';
@@ -760,6 +760,7 @@ export class ReferencesMany<S extends { _id: Id } = Doc, T extends { _id: Id } =
     )) {
       for (const target of await this.targets
         .find({ _id: { $in: batch } }, { _id: 1 })
+        .batchSize(IN_REPLY)
         .lean<Doc[]>()
         .exec()) {
         ids.set(target._id.toHexString(), target._id);
@@ -771,6 +772,7 @@ export class ReferencesMany<S extends { _id: Id } = Doc, T extends { _id: Id } =
     )) {
       for (const target of await this.targets
         .find({ [alternate!]: { $in: batch } }, { _id: 1, [alternate!]: 1 })
+        .batchSize(IN_REPLY)
         .lean<Doc[]>()
         .exec()) {
         ids.set(`=${String(target[alternate!])}`, target._id);
@@ -847,6 +849,7 @@ export class ReferencesMany<S extends { _id: Id } = Doc, T extends { _id: Id } =
     for (const batch of chunks(ids, IN_BATCH)) {
       for (const target of await this.targets
         .find({ _id: { $in: batch } }, { _id: 1 })
+        .batchSize(IN_REPLY)
         .lean<Doc[]>()
         .exec())
         live.push(target._id);
