@@ -82,7 +82,7 @@ describe('Every database operation carries a server-side time limit', () => {
     await ownEngine?.stop();
   });
 
-  it('sends maxTimeMS with every find, count, aggregate, distinct, update, delete and findAndModify', async () => {
+  it('sends maxTimeMS with every find, count, aggregate, distinct, insert, update, delete and findAndModify', async () => {
     const recorder = new CommandRecorder(t.connection.getClient());
     try {
       const device = (await request(t.http).post('/api/devices').send({ myId: 'limited-1', deviceUID: 'UID-limited-1' }).expect(201)).body;
@@ -121,12 +121,11 @@ describe('Every database operation carries a server-side time limit', () => {
       // The sweeper's removal of the two deleted devices, about a second later.
       expect(await eventually(() => recorder.named('delete', 'devices').length > 0)).toBe(true);
 
-      // Inserts read nothing to bound (and Mongoose's save passes no maxTimeMS); a getMore
-      // continues the find whose limit it shares.
-      const bounded = ['find', 'count', 'aggregate', 'distinct', 'update', 'delete', 'findAndModify'];
+      // A getMore continues the find whose limit it shares.
+      const bounded = ['find', 'count', 'aggregate', 'distinct', 'insert', 'update', 'delete', 'findAndModify'];
       const sent = recorder.sent.filter((command) => bounded.includes(command.name));
       const names = [...new Set(sent.map((command) => command.name))].sort();
-      expect(names).toEqual(['aggregate', 'delete', 'find', 'findAndModify', 'update']);
+      expect(names).toEqual(['aggregate', 'delete', 'find', 'findAndModify', 'insert', 'update']);
       expect(
         sent.filter((command) => command.body.maxTimeMS !== DB_TIMEOUT_MS).map((command) => `${command.name} ${command.collection}`),
       ).toEqual([]);

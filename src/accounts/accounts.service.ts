@@ -7,6 +7,7 @@ import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.typ
 import { type Page } from '../common/filter/page.js';
 import { type EntityTagCondition, versionCondition } from '../common/http/entity-tags.js';
 import { REVISION } from '../common/schema/revision.plugin.js';
+import { insertOne } from '../common/schema/time-limit.js';
 import { type DeviceKey } from '../devices/device-key.js';
 import { isIdKey } from '../relations/keys.js';
 import { InjectRelation } from '../relations/references-many.module.js';
@@ -38,7 +39,7 @@ export class AccountsService {
 
   async create(dto: CreateAccountDto): Promise<AccountDto> {
     const deviceIds = await this.devices.resolveKeys(dto.deviceIds ?? []);
-    const created = await this.accounts.create({ name: dto.name, deviceIds });
+    const created = await insertOne(this.accounts, { name: dto.name, deviceIds });
     const { _id, name, createdAt, updatedAt } = created.toObject();
     return this.devices.settle({ _id, name, deviceIds, createdAt, updatedAt, [REVISION]: created.get(REVISION) as number } as AccountDto);
   }

@@ -7,6 +7,7 @@ import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.typ
 import { type Page } from '../common/filter/page.js';
 import { type EntityTagCondition, versionCondition } from '../common/http/entity-tags.js';
 import { REVISION } from '../common/schema/revision.plugin.js';
+import { insertOne } from '../common/schema/time-limit.js';
 import { isIdKey, resolveAlternateKeys } from '../relations/keys.js';
 import { uniquePaths } from '../relations/references-many.js';
 import { type DeviceKey, describeDeviceKey } from './device-key.js';
@@ -29,7 +30,7 @@ export class DevicesService {
   }
 
   async create(dto: CreateDeviceDto): Promise<DeviceDto> {
-    const created = await this.devices.create({ myId: dto.myId, deviceUID: dto.deviceUID });
+    const created = await insertOne(this.devices, { myId: dto.myId, deviceUID: dto.deviceUID });
     const { _id, myId, deviceUID, createdAt, updatedAt } = created.toObject();
     return { _id, myId, deviceUID, createdAt, updatedAt, [REVISION]: created.get(REVISION) as number } as DeviceDto;
   }

@@ -7,6 +7,10 @@ import { type EntityTagCondition, versionCondition } from '../common/http/entity
 import { projectionWith, without } from '../common/filter/projection.js';
 import { modelShape } from '../common/schema/model-shape.js';
 import { REVISION } from '../common/schema/revision.plugin.js';
+// The marks, pulls and removals go through the driver's collection, which Mongoose's own
+// `maxTimeMS` never reaches: timeLimit gives them the same limit, so no deletion leaves work
+// running in the database after its request has been answered (DESIGN.md, Invariant 4).
+import { timeLimit } from '../common/schema/time-limit.js';
 import { describeKey, isIdKey, type Key, KeyReader, resolveAlternateKeys } from './keys.js';
 import { type ReferencesManyDefinition } from './references-many.definition.js';
 import { chunks, IN_BATCH, IN_REPLY, WRITE_BATCH } from './batches.js';
@@ -262,17 +266,6 @@ export function updateLists(
   };
   const options = timeLimit(model);
   return many ? model.collection.updateMany(filter, stamped, options) : model.collection.updateOne(filter, stamped, options);
-}
-
-/**
- * The connection's server-side time limit (DB_TIMEOUT_MS, src/database/database.module.ts), for
- * the commands sent on the driver's collection, which Mongoose's own `maxTimeMS` never reaches:
- * the marks, the pulls and the removals, so no deletion leaves work running in the database after
- * its request has been answered (DESIGN.md, Invariant 4).
- */
-function timeLimit(model: AnyModel): { maxTimeMS?: number } {
-  const maxTimeMS = model.db.get('maxTimeMS') as number | undefined;
-  return maxTimeMS === undefined ? {} : { maxTimeMS };
 }
 
 /** R of a batch: the marked documents among `ids`, and only marked ones. */

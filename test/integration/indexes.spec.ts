@@ -40,8 +40,8 @@ describe('Indexes of the relation', () => {
 
   beforeAll(async () => {
     connection = await mongoose.createConnection(process.env.MONGODB_URI!, { serverSelectionTimeoutMS: 10_000 }).asPromise();
-    devices = connection.model(Device.name, DeviceSchema);
-    accounts = connection.model(Account.name, AccountSchema);
+    devices = connection.model<Device>(Device.name, DeviceSchema);
+    accounts = connection.model<Account>(Account.name, AccountSchema);
     relation = new ReferencesMany(ACCOUNT_DEVICES, connection, 10_000);
     await Promise.all([devices.collection.deleteMany({}), accounts.collection.deleteMany({})]);
     await Promise.all([devices.init(), accounts.init()]);
