@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, Head, HttpCode, Post, Put, Query } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { type Types } from 'mongoose';
+import { Answers, AnswersDocument } from '../common/decorators/answers.decorator.js';
 import { ApiErrors } from '../common/decorators/api-errors.decorator.js';
 import { ApiFilterQuery, ApiWhereQuery } from '../common/decorators/api-filter.decorator.js';
 import { Responds } from '../common/decorators/responds.decorator.js';
@@ -9,7 +10,7 @@ import { ParseFilterPipe, ParseWherePipe } from '../common/filter/filter.pipes.j
 import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
 import { type Page } from '../common/filter/page.js';
 import { type EntityTagCondition } from '../common/http/entity-tags.js';
-import { AnswersETag, ConditionalRead, IfMatch } from '../common/interceptors/entity-tag.interceptor.js';
+import { ConditionalRead, IfMatch } from '../common/interceptors/entity-tag.interceptor.js';
 import { ApiPageResponse } from '../common/interceptors/total-count.interceptor.js';
 import { arrayOf, countJson, SerializeAs } from '../common/serialization/response-schema.js';
 import { type DeviceKey } from '../devices/device-key.js';
@@ -38,8 +39,8 @@ import {
   AccountIdParam,
   DEVICE_NOT_LINKED,
   DevicePositionQuery,
+  ListsDevices,
   tooManyDevices,
-  unknownDevices,
 } from './accounts.openapi.js';
 import { AccountDto } from './dto/account.dto.js';
 import { DeviceIdsDto } from './dto/device-ids.dto.js';
@@ -70,10 +71,9 @@ export class AccountDevicesController {
   }
 
   /** Counts this account's devices matching `where` (not the whole collection). */
-  @SerializeAs(200, countJson)
   @Get('count')
   @ApiWhereQuery(DEVICE_WHERE_EXAMPLES)
-  @Responds(200, "How many of the account's devices match")
+  @Answers(200, countJson, "How many of the account's devices match")
   async countAccountDevices(
     @AccountIdParam() id: Types.ObjectId,
     @Query(new ParseWherePipe(DEVICE.filter)) where: MongoFilter,
@@ -82,9 +82,8 @@ export class AccountDevicesController {
   }
 
   /** Creates a device and links it to the account. */
-  @SerializeAs(201, DEVICE.json)
   @Post()
-  @Responds(201, 'The new device, linked to the account')
+  @Answers(201, DEVICE.json, 'The new device, linked to the account')
   @ApiErrors(400, MY_ID_RESERVED, MY_ID_TAKEN, tooManyDevices('id'))
   @RelationField('id')
   createAccountDevice(@AccountIdParam() id: Types.ObjectId, @Body() dto: CreateDeviceDto): Promise<DeviceDto> {
@@ -92,10 +91,9 @@ export class AccountDevicesController {
   }
 
   /** Deletes this account's devices, and only those; each is removed from every account. */
-  @SerializeAs(200, countJson)
   @Delete()
   @HttpCode(200)
-  @Responds(200, 'How many devices were deleted')
+  @Answers(200, countJson, 'How many devices were deleted')
   deleteAccountDevices(@AccountIdParam() id: Types.ObjectId): Promise<CountDto> {
     return this.relation.deleteLinked(id);
   }
@@ -104,13 +102,11 @@ export class AccountDevicesController {
    * Links several devices at once: all of them or, with a 422 naming the unknown ids, none.
    * With `position`, they go there as one block, in the given order, linked ones moving too.
    */
-  @SerializeAs(200, ACCOUNT.json)
   @Post('rel')
   @HttpCode(200)
-  @Responds(200, 'The account with the devices linked')
-  @AnswersETag(200)
-  @ApiErrors(400, unknownDevices('ids'), tooManyDevices('ids'))
-  @RelationField('ids')
+  @AnswersDocument(200, ACCOUNT.json, 'The account with the devices linked')
+  @ApiErrors(400)
+  @ListsDevices('ids')
   linkDevices(
     @AccountIdParam() id: Types.ObjectId,
     @Body() dto: DeviceIdsDto,
@@ -124,12 +120,10 @@ export class AccountDevicesController {
    * `deviceIds`, so its version is the account's ETag: with If-Match, a set read before another
    * client changed it is refused (412) instead of overwriting that change.
    */
-  @SerializeAs(200, ACCOUNT.json)
   @Put('rel')
-  @Responds(200, 'The account with exactly these devices linked')
-  @AnswersETag(200)
-  @ApiErrors(400, unknownDevices('ids'), tooManyDevices('ids'))
-  @RelationField('ids')
+  @AnswersDocument(200, ACCOUNT.json, 'The account with exactly these devices linked')
+  @ApiErrors(400)
+  @ListsDevices('ids')
   replaceLinkedDevices(
     @AccountIdParam() id: Types.ObjectId,
     @Body() dto: DeviceIdsDto,
@@ -142,9 +136,8 @@ export class AccountDevicesController {
    * Links a device to the account (idempotent: linking twice keeps one reference, where it is).
    * With `position`, it goes there, moving if it was linked already.
    */
-  @SerializeAs(200, DEVICE.json)
   @Put('rel/:fk')
-  @Responds(200, 'The linked device')
+  @Answers(200, DEVICE.json, 'The linked device')
   @ApiErrors(DEVICE_NOT_FOUND, tooManyDevices('fk'))
   @RelationField('fk')
   linkDevice(
@@ -173,9 +166,8 @@ export class AccountDevicesController {
   }
 
   /** A linked device (404 unless linked), with the device's ETag. */
-  @SerializeAs(200, DEVICE.json)
   @Get(':fk')
-  @Responds(200, 'The linked device')
+  @Answers(200, DEVICE.json, 'The linked device')
   @ConditionalRead()
   @ApiErrors(DEVICE_NOT_FOUND, DEVICE_NOT_LINKED)
   async findAccountDevice(@AccountIdParam() id: Types.ObjectId, @DeviceKeyParam('fk') key: DeviceKey): Promise<DeviceDto> {
@@ -183,10 +175,8 @@ export class AccountDevicesController {
   }
 
   /** Changes fields of a linked device (404 unless linked), as LoopBack's related updateById. */
-  @SerializeAs(200, DEVICE.json)
   @Put(':fk')
-  @Responds(200, 'The linked device as changed')
-  @AnswersETag(200)
+  @AnswersDocument(200, DEVICE.json, 'The linked device as changed')
   @ApiErrors(400, MY_ID_RESERVED, DEVICE_NOT_FOUND, DEVICE_NOT_LINKED, MY_ID_TAKEN)
   async updateAccountDevice(
     @AccountIdParam() id: Types.ObjectId,
@@ -197,10 +187,9 @@ export class AccountDevicesController {
   }
 
   /** Destroys a linked device (404 unless linked); it is removed from every account. */
-  @SerializeAs(200, countJson)
   @Delete(':fk')
   @HttpCode(200)
-  @Responds(200, 'Deleted: `count` is 1')
+  @Answers(200, countJson, 'Deleted: `count` is 1')
   @ApiErrors(DEVICE_NOT_FOUND, DEVICE_NOT_LINKED)
   async deleteAccountDevice(@AccountIdParam() id: Types.ObjectId, @DeviceKeyParam('fk') key: DeviceKey): Promise<CountDto> {
     return this.devices.remove({ _id: await this.relation.assertLinked(id, key) });

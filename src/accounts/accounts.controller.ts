@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, Head, HttpCode, Patch, Post, Put, Query } from '@nestjs/common';
 import { ApiQuery, ApiTags } from '@nestjs/swagger';
 import { type Types } from 'mongoose';
+import { Answers, AnswersDocument } from '../common/decorators/answers.decorator.js';
 import { ApiErrors } from '../common/decorators/api-errors.decorator.js';
 import { ApiBulkWhereQuery, ApiFilterQuery, ApiWhereQuery } from '../common/decorators/api-filter.decorator.js';
 import { Responds } from '../common/decorators/responds.decorator.js';
@@ -10,10 +11,9 @@ import { ParseBulkWherePipe, ParseFilterPipe, ParseWherePipe } from '../common/f
 import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
 import { type Page } from '../common/filter/page.js';
 import { type EntityTagCondition } from '../common/http/entity-tags.js';
-import { AnswersETag, ConditionalRead, IfMatch } from '../common/interceptors/entity-tag.interceptor.js';
+import { ConditionalRead, IfMatch } from '../common/interceptors/entity-tag.interceptor.js';
 import { ApiPageResponse } from '../common/interceptors/total-count.interceptor.js';
 import { arrayOf, countJson, SerializeAs } from '../common/serialization/response-schema.js';
-import { RelationField } from '../relations/relation-field.interceptor.js';
 import { ACCOUNT } from './account.shape.js';
 import {
   ACCOUNT_FILTER_EXAMPLES,
@@ -25,8 +25,7 @@ import {
   AccountIdParam,
   NAME_EMPTY,
   NO_ACCOUNT_MATCHES,
-  tooManyDevices,
-  unknownDevices,
+  ListsDevices,
 } from './accounts.openapi.js';
 import { AccountsService } from './accounts.service.js';
 import { AccountDto } from './dto/account.dto.js';
@@ -47,12 +46,10 @@ export class AccountsController {
   constructor(private readonly accounts: AccountsService) {}
 
   /** Creates an account; every device in `deviceIds` must exist (ObjectId or myId). */
-  @SerializeAs(201, ACCOUNT.json)
   @Post()
-  @Responds(201, 'The new account')
-  @AnswersETag(201)
-  @ApiErrors(400, NAME_EMPTY, unknownDevices('deviceIds'), tooManyDevices('deviceIds'))
-  @RelationField('deviceIds')
+  @AnswersDocument(201, ACCOUNT.json, 'The new account')
+  @ApiErrors(400, NAME_EMPTY)
+  @ListsDevices('deviceIds')
   createAccount(@Body() dto: CreateAccountDto): Promise<AccountDto> {
     return this.accounts.create(dto);
   }
@@ -68,10 +65,9 @@ export class AccountsController {
   }
 
   /** Counts the accounts matching `where`. */
-  @SerializeAs(200, countJson)
   @Get('count')
   @ApiWhereQuery(ACCOUNT_WHERE_EXAMPLES)
-  @Responds(200, 'How many accounts match')
+  @Answers(200, countJson, 'How many accounts match')
   async countAccounts(@Query(new ParseWherePipe(ACCOUNT.filter)) where: MongoFilter): Promise<CountDto> {
     return { count: await this.accounts.count(where) };
   }
@@ -80,23 +76,21 @@ export class AccountsController {
    * Changes the given fields of every account `where` matches (LoopBack's updateAll); a given
    * `deviceIds` replaces each one's relation, checked as in any write.
    */
-  @SerializeAs(200, countJson)
   @Post('update')
   @HttpCode(200)
   @ApiBulkWhereQuery(ACCOUNT_UPDATE_WHERE_EXAMPLES)
-  @Responds(200, 'How many accounts matched; each was changed')
-  @ApiErrors(400, NAME_EMPTY, unknownDevices('deviceIds'), tooManyDevices('deviceIds'))
-  @RelationField('deviceIds')
+  @Answers(200, countJson, 'How many accounts matched; each was changed')
+  @ApiErrors(400, NAME_EMPTY)
+  @ListsDevices('deviceIds')
   updateAllAccounts(@Query(new ParseBulkWherePipe(ACCOUNT.filter)) where: MongoFilter, @Body() dto: UpdateAccountDto): Promise<CountDto> {
     return this.accounts.updateAll(where, dto);
   }
 
   /** The first account matching the filter. */
-  @SerializeAs(200, ACCOUNT.json)
   @Get('findOne')
   @ApiFilterQuery(ACCOUNT_FILTER_EXAMPLES)
   @ApiQuery(INCLUDE)
-  @Responds(200, 'The first matching account')
+  @Answers(200, ACCOUNT.json, 'The first matching account')
   @ApiErrors(NO_ACCOUNT_MATCHES)
   findFirstAccount(@Query(new ParseFilterPipe(ACCOUNT.filter)) filter: ParsedFilter): Promise<AccountDto> {
     return this.accounts.findFirst(filter);
@@ -106,11 +100,10 @@ export class AccountsController {
    * Reads one account; `include=devices` adds its devices in `deviceIds` order. Read whole
    * (no `fields`, no `include`), it carries its ETag, which is also the version of its relation.
    */
-  @SerializeAs(200, ACCOUNT.json)
   @Get(':id')
   @ApiFilterQuery(ACCOUNT_READ_EXAMPLES, ' Only fields and include apply here.')
   @ApiQuery(INCLUDE)
-  @Responds(200, 'The account')
+  @Answers(200, ACCOUNT.json, 'The account')
   @ConditionalRead()
   @ApiErrors(ACCOUNT_NOT_FOUND)
   findAccount(@AccountIdParam() id: Types.ObjectId, @Query(new ParseFilterPipe(ACCOUNT.filter)) filter: ParsedFilter): Promise<AccountDto> {
@@ -133,12 +126,10 @@ export class AccountsController {
   }
 
   /** Changes some fields; a given `deviceIds` replaces the whole relation. */
-  @SerializeAs(200, ACCOUNT.json)
   @Patch(':id')
-  @Responds(200, 'The account as changed')
-  @AnswersETag(200)
-  @ApiErrors(400, NAME_EMPTY, ACCOUNT_NOT_FOUND, unknownDevices('deviceIds'), tooManyDevices('deviceIds'))
-  @RelationField('deviceIds')
+  @AnswersDocument(200, ACCOUNT.json, 'The account as changed')
+  @ApiErrors(400, NAME_EMPTY, ACCOUNT_NOT_FOUND)
+  @ListsDevices('deviceIds')
   updateAccount(
     @AccountIdParam() id: Types.ObjectId,
     @Body() dto: UpdateAccountDto,
@@ -148,12 +139,10 @@ export class AccountsController {
   }
 
   /** Replaces the account; without `deviceIds` the relation is emptied. */
-  @SerializeAs(200, ACCOUNT.json)
   @Put(':id')
-  @Responds(200, 'The account as replaced')
-  @AnswersETag(200)
-  @ApiErrors(400, NAME_EMPTY, ACCOUNT_NOT_FOUND, unknownDevices('deviceIds'), tooManyDevices('deviceIds'))
-  @RelationField('deviceIds')
+  @AnswersDocument(200, ACCOUNT.json, 'The account as replaced')
+  @ApiErrors(400, NAME_EMPTY, ACCOUNT_NOT_FOUND)
+  @ListsDevices('deviceIds')
   replaceAccount(
     @AccountIdParam() id: Types.ObjectId,
     @Body() dto: CreateAccountDto,
@@ -163,10 +152,9 @@ export class AccountsController {
   }
 
   /** Deletes the account; the devices it referenced stay. */
-  @SerializeAs(200, countJson)
   @Delete(':id')
   @HttpCode(200)
-  @Responds(200, 'Deleted: `count` is 1')
+  @Answers(200, countJson, 'Deleted: `count` is 1')
   @ApiErrors(ACCOUNT_NOT_FOUND)
   deleteAccount(@AccountIdParam() id: Types.ObjectId, @IfMatch(ACCOUNT_NAMED) ifMatch?: EntityTagCondition): Promise<CountDto> {
     return this.accounts.remove(id, ifMatch);

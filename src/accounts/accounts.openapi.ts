@@ -1,4 +1,4 @@
-import { Query } from '@nestjs/common';
+import { applyDecorators, Query } from '@nestjs/common';
 import { ApiQuery, type ExampleObject } from '@nestjs/swagger';
 import { ApiErrors } from '../common/decorators/api-errors.decorator.js';
 import { ObjectIdParam } from '../common/decorators/object-id-param.decorator.js';
@@ -7,6 +7,7 @@ import { type ErrorCase, fieldError } from '../common/openapi/error-example.js';
 import { DEVICE_ID_RULE, DEVICE_KEY_PATTERN, parseDeviceKey } from '../devices/device-key.js';
 import { EXAMPLE_DEVICE_OBJECT_ID, EXAMPLE_MY_ID } from '../devices/devices.openapi.js';
 import { malformedPosition, ParsePositionPipe } from '../relations/position.js';
+import { RelationField } from '../relations/relation-field.interceptor.js';
 
 /** The OpenAPI side of accounts: how routes document an account id, filters and errors. */
 
@@ -44,6 +45,14 @@ export function unknownDevices(field: string): ErrorCase {
 /** The 422 past MAX_DEVICES_PER_ACCOUNT, naming `path` (the list, or `fk` for one link). */
 export function tooManyDevices(path: string): ErrorCase {
   return fieldError(422, 'tooManyDevices', path, 'too_many_devices', `${path}: an account references at most 10000 devices`);
+}
+
+/**
+ * A route whose body lists devices to reference in `field`: the relation's rules (every id known,
+ * none twice, within the limit) are answered naming the field, and documented.
+ */
+export function ListsDevices(field: 'deviceIds' | 'ids'): MethodDecorator {
+  return applyDecorators(ApiErrors(unknownDevices(field), tooManyDevices(field)), RelationField(field));
 }
 
 const ANCHOR_NOT_LINKED = fieldError(

@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, Head, HttpCode, Patch, Post, Put, Query } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
+import { Answers, AnswersDocument } from '../common/decorators/answers.decorator.js';
 import { ApiErrors } from '../common/decorators/api-errors.decorator.js';
 import { ApiBulkWhereQuery, ApiFilterQuery, ApiWhereQuery } from '../common/decorators/api-filter.decorator.js';
 import { Responds } from '../common/decorators/responds.decorator.js';
@@ -9,7 +10,7 @@ import { ParseBulkWherePipe, ParseFilterPipe, ParseWherePipe } from '../common/f
 import { type MongoFilter, type ParsedFilter } from '../common/filter/filter.types.js';
 import { type Page } from '../common/filter/page.js';
 import { type EntityTagCondition } from '../common/http/entity-tags.js';
-import { AnswersETag, ConditionalRead, IfMatch } from '../common/interceptors/entity-tag.interceptor.js';
+import { ConditionalRead, IfMatch } from '../common/interceptors/entity-tag.interceptor.js';
 import { ApiPageResponse } from '../common/interceptors/total-count.interceptor.js';
 import { arrayOf, countJson, SerializeAs } from '../common/serialization/response-schema.js';
 import { type DeviceKey } from './device-key.js';
@@ -33,6 +34,8 @@ import { DeviceDto } from './dto/device.dto.js';
 import { UpdateDeviceDto } from './dto/update-device.dto.js';
 
 const DEVICE_NAMED = `Device ${EXAMPLE_MY_ID}`;
+/** What PATCH and PUT of a device can answer besides the device. */
+const DEVICE_WRITE_ERRORS = [400, MY_ID_RESERVED, DEVICE_NOT_FOUND, MY_ID_TAKEN];
 
 @ApiTags('devices')
 @ApiErrors(503)
@@ -41,10 +44,8 @@ export class DevicesController {
   constructor(private readonly devices: DevicesService) {}
 
   /** Creates a device. */
-  @SerializeAs(201, DEVICE.json)
   @Post()
-  @Responds(201, 'The new device')
-  @AnswersETag(201)
+  @AnswersDocument(201, DEVICE.json, 'The new device')
   @ApiErrors(400, MY_ID_RESERVED, MY_ID_TAKEN)
   createDevice(@Body() dto: CreateDeviceDto): Promise<DeviceDto> {
     return this.devices.create(dto);
@@ -60,10 +61,9 @@ export class DevicesController {
   }
 
   /** Counts the devices matching `where`. */
-  @SerializeAs(200, countJson)
   @Get('count')
   @ApiWhereQuery(DEVICE_WHERE_EXAMPLES)
-  @Responds(200, 'How many devices match')
+  @Answers(200, countJson, 'How many devices match')
   async countDevices(@Query(new ParseWherePipe(DEVICE.filter)) where: MongoFilter): Promise<CountDto> {
     return { count: await this.devices.count(where) };
   }
@@ -72,31 +72,28 @@ export class DevicesController {
    * Changes the given fields of every device `where` matches (LoopBack's updateAll). A myId or
    * deviceUID can go to one device only: if two match, 409 and nothing changes.
    */
-  @SerializeAs(200, countJson)
   @Post('update')
   @HttpCode(200)
   @ApiBulkWhereQuery(DEVICE_UPDATE_WHERE_EXAMPLES)
-  @Responds(200, 'How many devices matched; each was changed')
+  @Answers(200, countJson, 'How many devices matched; each was changed')
   @ApiErrors(400, MY_ID_RESERVED, MY_ID_TAKEN, MY_ID_ON_MANY)
   updateAllDevices(@Query(new ParseBulkWherePipe(DEVICE.filter)) where: MongoFilter, @Body() dto: UpdateDeviceDto): Promise<CountDto> {
     return this.devices.updateAll(where, dto);
   }
 
   /** The first device matching the filter. */
-  @SerializeAs(200, DEVICE.json)
   @Get('findOne')
   @ApiFilterQuery(DEVICE_FILTER_EXAMPLES)
-  @Responds(200, 'The first matching device')
+  @Answers(200, DEVICE.json, 'The first matching device')
   @ApiErrors(NO_DEVICE_MATCHES)
   findFirstDevice(@Query(new ParseFilterPipe(DEVICE.filter)) filter: ParsedFilter): Promise<DeviceDto> {
     return this.devices.findFirst(filter);
   }
 
   /** Reads one device; `filter.fields` picks its fields. Read whole, it carries its ETag. */
-  @SerializeAs(200, DEVICE.json)
   @Get(':id')
   @ApiFilterQuery(DEVICE_READ_EXAMPLES, ' Only fields applies here.')
-  @Responds(200, 'The device')
+  @Answers(200, DEVICE.json, 'The device')
   @ConditionalRead()
   @ApiErrors(DEVICE_NOT_FOUND)
   findDevice(@DeviceKeyParam('id') key: DeviceKey, @Query(new ParseFilterPipe(DEVICE.filter)) filter: ParsedFilter): Promise<DeviceDto> {
@@ -119,11 +116,9 @@ export class DevicesController {
   }
 
   /** Changes some fields of a device. */
-  @SerializeAs(200, DEVICE.json)
   @Patch(':id')
-  @Responds(200, 'The device as changed')
-  @AnswersETag(200)
-  @ApiErrors(400, MY_ID_RESERVED, DEVICE_NOT_FOUND, MY_ID_TAKEN)
+  @AnswersDocument(200, DEVICE.json, 'The device as changed')
+  @ApiErrors(...DEVICE_WRITE_ERRORS)
   updateDevice(
     @DeviceKeyParam('id') key: DeviceKey,
     @Body() dto: UpdateDeviceDto,
@@ -133,11 +128,9 @@ export class DevicesController {
   }
 
   /** Replaces every field of a device; its `_id` and the accounts referencing it stay. */
-  @SerializeAs(200, DEVICE.json)
   @Put(':id')
-  @Responds(200, 'The device as replaced')
-  @AnswersETag(200)
-  @ApiErrors(400, MY_ID_RESERVED, DEVICE_NOT_FOUND, MY_ID_TAKEN)
+  @AnswersDocument(200, DEVICE.json, 'The device as replaced')
+  @ApiErrors(...DEVICE_WRITE_ERRORS)
   replaceDevice(
     @DeviceKeyParam('id') key: DeviceKey,
     @Body() dto: CreateDeviceDto,
@@ -147,10 +140,9 @@ export class DevicesController {
   }
 
   /** Deletes a device and pulls its id from every account that referenced it. */
-  @SerializeAs(200, countJson)
   @Delete(':id')
   @HttpCode(200)
-  @Responds(200, 'Deleted: `count` is 1')
+  @Answers(200, countJson, 'Deleted: `count` is 1')
   @ApiErrors(DEVICE_NOT_FOUND)
   deleteDevice(@DeviceKeyParam('id') key: DeviceKey, @IfMatch(DEVICE_NAMED) ifMatch?: EntityTagCondition): Promise<CountDto> {
     return this.devices.remove(key, ifMatch);
