@@ -9,24 +9,30 @@ const ids = (letters: string) => [...letters].map(id);
 const letters = (list: readonly Types.ObjectId[]) => list.map((value) => String.fromCharCode(parseInt(value.toHexString(), 16))).join('');
 
 describe('placeIn', () => {
-  it.each<[string, string, Position['at'], string | undefined, string, number]>([
-    ['abc', 'x', 'start', undefined, 'xabc', 0],
-    ['abc', 'x', 'end', undefined, 'abcx', 3],
-    ['abc', 'x', 'before', 'b', 'axbc', 1],
-    ['abc', 'x', 'after', 'b', 'abxc', 2],
-    ['abc', 'x', 'after', 'c', 'abcx', 3],
-    ['abc', 'x', 'before', 'a', 'xabc', 0],
-    ['', 'xy', 'start', undefined, 'xy', 0],
-    ['abc', 'xy', 'before', 'c', 'abxyc', 2],
-    ['abcd', 'c', 'start', undefined, 'cabd', 0],
-    ['abcd', 'a', 'end', undefined, 'bcda', 3],
-    ['abcd', 'a', 'after', 'c', 'bcad', 2],
-    ['abcd', 'da', 'before', 'b', 'dabc', 0],
-    ['abcd', 'ax', 'after', 'd', 'bcdax', 3],
-    ['abc', '', 'after', 'b', 'abc', 2],
-  ])('puts %j + %j at %s %s: %j (block at %d)', (list, placed, at, anchor, expected, index) => {
-    const placement = placeIn(ids(list), ids(placed), at, anchor ? id(anchor) : undefined);
-    expect('list' in placement && { list: letters(placement.list), index: placement.index }).toEqual({ list: expected, index });
+  // `list + placed at where = expected @index`, lists as letters, `-` for an empty one.
+  it.each([
+    'abc + x at start = xabc @0',
+    'abc + x at end = abcx @3',
+    'abc + x at before b = axbc @1',
+    'abc + x at after b = abxc @2',
+    'abc + x at after c = abcx @3',
+    'abc + x at before a = xabc @0',
+    '- + xy at start = xy @0',
+    'abc + xy at before c = abxyc @2',
+    'abcd + c at start = cabd @0',
+    'abcd + a at end = bcda @3',
+    'abcd + a at after c = bcad @2',
+    'abcd + da at before b = dabc @0',
+    'abcd + ax at after d = bcdax @3',
+    'abc + - at after b = abc @2',
+  ])('%s', (row) => {
+    const [, list, placed, at, anchor, expected, index] = /^(\w+|-) \+ (\w+|-) at (\w+)(?: (\w))? = (\w+) @(\d+)$/.exec(row)!;
+    const letter = (value: string) => (value === '-' ? '' : value);
+    const placement = placeIn(ids(letter(list)), ids(letter(placed)), at as Position['at'], anchor ? id(anchor) : undefined);
+    expect('list' in placement && { list: letters(placement.list), index: placement.index }).toEqual({
+      list: expected,
+      index: Number(index),
+    });
   });
 
   it('gives what is already in place back unchanged (a second request writes nothing)', () => {
