@@ -3,9 +3,9 @@ import { getConnectionToken } from '@nestjs/mongoose';
 import { type INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { type Connection, Types } from 'mongoose';
-import { relationConfig } from '../src/config/config.module.js';
-import { IntegrityModule } from '../src/integrity/integrity.module.js';
-import { IntegrityService } from '../src/integrity/integrity.service.js';
+import { relationConfig } from '../../src/config/config.module.js';
+import { IntegrityModule } from '../../src/integrity/integrity.module.js';
+import { IntegrityService } from '../../src/integrity/integrity.service.js';
 
 describe('Integrity check (npm run integrity)', () => {
   let context: INestApplicationContext;

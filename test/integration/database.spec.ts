@@ -3,10 +3,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mongoose from 'mongoose';
-import { duplicateKeyField } from '../src/common/filters/all-exceptions.filter.js';
-import { installMongoJavaServer, type MongoJavaServer, startMongoJavaServer } from '../src/database/mongo-java-server.js';
-import { resolveDatabase } from '../src/database/resolve-database.js';
-import { createTestApp, type TestApp } from './support/test-app.js';
+import { duplicateKeyField } from '../../src/common/filters/all-exceptions.filter.js';
+import { installMongoJavaServer, type MongoJavaServer, startMongoJavaServer } from '../../src/database/mongo-java-server.js';
+import { resolveDatabase } from '../../src/database/resolve-database.js';
+import { createTestApp, type TestApp } from '../support/test-app.js';
 
 const ENGINE_TIMEOUT_MS = 90_000;
 
