@@ -1,6 +1,9 @@
 import { expect } from '@jest/globals';
+import { type ArgumentsHost } from '@nestjs/common';
+import { type HttpAdapterHost } from '@nestjs/core';
 import { STATUS_CODES } from 'node:http';
 import { type Response } from 'supertest';
+import { AllExceptionsFilter } from '../../src/common/filters/all-exceptions.filter.js';
 
 /** A value as URL-encoded JSON, for `?filter=` and `?where=`. */
 export const json = (value: unknown) => encodeURIComponent(JSON.stringify(value));
@@ -39,4 +42,16 @@ export function expectError(res: Response, status: number, details: ExpectedDeta
     expect(body.details).toEqual(details.map((detail) => ({ message: expect.any(String), ...detail })));
   }
   expect(res.text).not.toContain('    at ');
+}
+
+/** What the global exception filter answers to `exception` thrown by a request with `query`, called as Nest calls it. */
+export function filterAnswer(exception: unknown, query: Record<string, unknown> = {}): { status: number; body: unknown } {
+  let reply: { status: number; body: unknown } | undefined;
+  const adapterHost = {
+    httpAdapter: { reply: (_response: unknown, body: unknown, status: number) => (reply = { status, body }) },
+  } as unknown as HttpAdapterHost;
+  const host = { switchToHttp: () => ({ getResponse: () => ({}), getRequest: () => ({ query }) }) } as unknown as ArgumentsHost;
+  new AllExceptionsFilter(adapterHost).catch(exception, host);
+  if (!reply) throw new Error('the filter sent no reply');
+  return reply;
 }
