@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Types } from 'mongoose';
 import request from 'supertest';
-import { relationConfig } from '../src/config/config.module.js';
-import { createAccount, createDevice, type DeviceBody, myIds, storedIds } from './support/bodies.js';
+import { createAccount, createDevice, createDevices, type DeviceBody, myIds, seedDevices, storedIds } from './support/bodies.js';
 import { expectError, json } from './support/http.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
@@ -19,8 +18,7 @@ describe('Account devices', () => {
   afterAll(() => t.close());
   beforeEach(async () => {
     await t.clear();
-    d = {} as typeof d;
-    for (const myId of ['d1', 'd2', 'd3', 'd4', 'd5'] as const) d[myId] = await createDevice(t.http, myId);
+    d = await createDevices(t.http, ['d1', 'd2', 'd3', 'd4', 'd5']);
   });
 
   describe('GET /api/accounts/:id/devices', () => {
@@ -646,7 +644,7 @@ describe('Account devices', () => {
     let limited: TestApp;
 
     beforeAll(async () => {
-      limited = await createTestApp((builder) => builder.overrideProvider(relationConfig.KEY).useValue({ maxDevicesPerAccount: 5 }));
+      limited = await createTestApp({ config: { relation: { maxDevicesPerAccount: 5 } } });
     });
     afterAll(() => limited.close());
 
@@ -756,13 +754,12 @@ describe('Account devices with a limit of 3 devices per account', () => {
   let ids: string[];
 
   beforeAll(async () => {
-    t = await createTestApp((builder) => builder.overrideProvider(relationConfig.KEY).useValue({ maxDevicesPerAccount: 3 }));
+    t = await createTestApp({ config: { relation: { maxDevicesPerAccount: 3 } } });
   });
   afterAll(() => t.close());
   beforeEach(async () => {
     await t.clear();
-    const devices = await t.devices.create(['d1', 'd2', 'd3', 'd4'].map((myId) => ({ myId, deviceUID: `uid-${myId}` })));
-    ids = devices.map((device) => device._id.toHexString());
+    ids = await seedDevices(t, ['d1', 'd2', 'd3', 'd4']);
     account = (await t.accounts.create({ name: 'full', deviceIds: ids.slice(0, 3) }))._id.toHexString();
   });
 

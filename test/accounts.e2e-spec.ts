@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Types } from 'mongoose';
 import request from 'supertest';
-import { relationConfig } from '../src/config/config.module.js';
-import { createAccount, createDevice, type DeviceBody, storedIds } from './support/bodies.js';
+import { createAccount, createDevice, createDevices, type DeviceBody, seedDevices, storedIds } from './support/bodies.js';
 import { type ExpectedDetail, expectError, json } from './support/http.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
@@ -408,8 +407,7 @@ describe('Accounts', () => {
     let d: Record<'d1' | 'd2' | 'd3' | 'd4' | 'd5', DeviceBody>;
 
     beforeEach(async () => {
-      d = {} as typeof d;
-      for (const myId of ['d1', 'd2', 'd3', 'd4', 'd5'] as const) d[myId] = await createDevice(t.http, myId);
+      d = await createDevices(t.http, ['d1', 'd2', 'd3', 'd4', 'd5']);
     });
 
     describe('GET /api/accounts?filter={"where":{"deviceIds":…}}', () => {
@@ -503,13 +501,12 @@ describe('Accounts with a limit of 3 devices per account', () => {
   let ids: string[];
 
   beforeAll(async () => {
-    t = await createTestApp((builder) => builder.overrideProvider(relationConfig.KEY).useValue({ maxDevicesPerAccount: 3 }));
+    t = await createTestApp({ config: { relation: { maxDevicesPerAccount: 3 } } });
   });
   afterAll(() => t.close());
   beforeEach(async () => {
     await t.clear();
-    const devices = await t.devices.create(['d1', 'd2', 'd3', 'd4'].map((myId) => ({ myId, deviceUID: `uid-${myId}` })));
-    ids = devices.map((device) => device._id.toHexString());
+    ids = await seedDevices(t, ['d1', 'd2', 'd3', 'd4']);
   });
 
   const tooMany = [{ path: 'deviceIds', code: 'too_many_devices' }];

@@ -2,7 +2,6 @@ import { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Types } from 'mongoose';
 import request from 'supertest';
-import { relationConfig } from '../src/config/config.module.js';
 import { createAccount, createDevice, type DeviceBody, seedDevices, storedIds } from './support/bodies.js';
 import { expectError } from './support/http.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
@@ -175,7 +174,7 @@ describe('Relation under concurrent requests, with a limit of 10 devices per acc
   let account: string;
 
   beforeAll(async () => {
-    t = await createTestApp((builder) => builder.overrideProvider(relationConfig.KEY).useValue({ maxDevicesPerAccount: 10 }));
+    t = await createTestApp({ config: { relation: { maxDevicesPerAccount: 10 } } });
   });
   afterAll(() => t.close());
   beforeEach(async () => {
@@ -231,7 +230,7 @@ describe('Relation under concurrent requests, with a limit of 20 devices per acc
   let limitedBase: string;
 
   beforeAll(async () => {
-    limited = await createTestApp((builder) => builder.overrideProvider(relationConfig.KEY).useValue({ maxDevicesPerAccount: 20 }));
+    limited = await createTestApp({ config: { relation: { maxDevicesPerAccount: 20 } } });
     limitedBase = await listening(limited);
   });
   afterAll(() => limited.close());

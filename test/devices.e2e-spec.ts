@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { createAccount, createDevice, type DeviceBody, storedIds } from './support/bodies.js';
+import { createAccount, createDevice, createDevices, type DeviceBody, storedIds } from './support/bodies.js';
 import { expectError, json } from './support/http.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
@@ -170,8 +170,7 @@ describe('Devices', () => {
     let d: Record<'d1' | 'd2' | 'd3' | 'd4' | 'd5', DeviceBody>;
 
     beforeEach(async () => {
-      d = {} as typeof d;
-      for (const myId of ['d1', 'd2', 'd3', 'd4', 'd5'] as const) d[myId] = await createDevice(t.http, myId);
+      d = await createDevices(t.http, ['d1', 'd2', 'd3', 'd4', 'd5']);
     });
 
     describe('GET /api/devices/count', () => {

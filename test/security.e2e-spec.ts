@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import request, { type Response } from 'supertest';
 import { type Configuration } from '../src/config/configuration.js';
 import { coreShare, engineProcesses } from './support/engine-load.js';
+import { createAccount, createDevices } from './support/bodies.js';
 import { expectError, json } from './support/http.js';
 import { freePort } from './support/processes.js';
 import { startRedis, type RedisServer } from './support/redis.js';
@@ -23,10 +24,10 @@ const API_KEYS = new Map<string, 'read' | 'write'>([
 ]);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** Everything stored, to prove a refused request changed nothing. */
+/** Every stored document, as the models read them, to prove a refused request changed nothing. */
 async function snapshot(t: TestApp) {
   const [devices, accounts] = await Promise.all([t.devices.find().sort({ _id: 1 }).lean(), t.accounts.find().sort({ _id: 1 }).lean()]);
-  return JSON.parse(JSON.stringify({ devices, accounts }));
+  return { devices, accounts };
 }
 
 describe('API keys', () => {
@@ -832,35 +833,15 @@ describe('Injection attempts', () => {
   let t: TestApp;
   let account: string;
   let other: string;
-  let snapshot: unknown;
-
-  /** Every stored document, as the models read them. */
-  const stored = async () => ({
-    devices: await t.devices.find().sort({ _id: 1 }).lean(),
-    accounts: await t.accounts.find().sort({ _id: 1 }).lean(),
-  });
+  let before: Awaited<ReturnType<typeof snapshot>>;
 
   beforeAll(async () => {
     t = await createTestApp();
     await t.clear();
-    for (const myId of ['d1', 'd2', 'd3'])
-      await request(t.http)
-        .post('/api/devices')
-        .send({ myId, deviceUID: `uid-${myId}` })
-        .expect(201);
-    account = (
-      await request(t.http)
-        .post('/api/accounts')
-        .send({ name: 'target', deviceIds: ['d1', 'd2'] })
-        .expect(201)
-    ).body._id;
-    other = (
-      await request(t.http)
-        .post('/api/accounts')
-        .send({ name: 'bystander', deviceIds: ['d3'] })
-        .expect(201)
-    ).body._id;
-    snapshot = await stored();
+    await createDevices(t.http, ['d1', 'd2', 'd3']);
+    account = await createAccount(t.http, ['d1', 'd2'], 'target');
+    other = await createAccount(t.http, ['d3'], 'bystander');
+    before = await snapshot(t);
   });
   afterAll(() => t.close());
 
@@ -870,7 +851,7 @@ describe('Injection attempts', () => {
     expect(Object.prototype).not.toHaveProperty('polluted');
     expect(await t.devices.countDocuments()).toBe(3);
     expect(await t.accounts.countDocuments()).toBe(2);
-    expect(await stored()).toEqual(snapshot);
+    expect(await snapshot(t)).toEqual(before);
   });
 
   describe('GET with $ operators in filter or where', () => {
@@ -1167,6 +1148,25 @@ const RUNS = 50;
 /** Every generated case, over every property of this file. */
 let casesRun = 0;
 
+/** The filter language's operators (and `options`, which goes with the pattern operators). */
+const OPERATORS = [
+  'neq',
+  'gt',
+  'gte',
+  'lt',
+  'lte',
+  'between',
+  'inq',
+  'nin',
+  'exists',
+  'like',
+  'nlike',
+  'ilike',
+  'nilike',
+  'regexp',
+  'options',
+];
+
 /** Keys the API knows, keys it must refuse, and names that live on Object.prototype. */
 const KEYS = [
   'myId',
@@ -1190,21 +1190,7 @@ const KEYS = [
   'devices',
   'and',
   'or',
-  'neq',
-  'gt',
-  'gte',
-  'lt',
-  'lte',
-  'between',
-  'inq',
-  'nin',
-  'exists',
-  'like',
-  'nlike',
-  'ilike',
-  'nilike',
-  'regexp',
-  'options',
+  ...OPERATORS,
   '$where',
   '$set',
   '$gt',
@@ -1325,27 +1311,7 @@ const FIELD_KEYS = [
   '__proto__',
   'nope',
 ];
-const OPERATOR_KEYS = [
-  'neq',
-  'gt',
-  'gte',
-  'lt',
-  'lte',
-  'between',
-  'inq',
-  'nin',
-  'exists',
-  'like',
-  'nlike',
-  'ilike',
-  'nilike',
-  'regexp',
-  'options',
-  '$gt',
-  '$where',
-  '__proto__',
-  'eq',
-];
+const OPERATOR_KEYS = [...OPERATORS, '$gt', '$where', '__proto__', 'eq'];
 
 const fieldKey = fc.constantFrom(...FIELD_KEYS);
 const operatorKey = fc.constantFrom(...OPERATOR_KEYS);
@@ -1567,9 +1533,7 @@ describe('Generated input over HTTP', () => {
       ['GET /api/accounts', '/api/accounts', 'filter'],
       ['GET /api/accounts/count', '/api/accounts/count', 'where'],
     ])('%s never answers 5xx and writes nothing', async (_route, path, root) => {
-      const before = JSON.stringify(
-        await Promise.all([t.devices.find().sort({ _id: 1 }).lean(), t.accounts.find().sort({ _id: 1 }).lean()]),
-      );
+      const before = await snapshot(t);
       await fc.assert(
         fc.asyncProperty(queryFor(root), async (query) => {
           casesRun += 1;
@@ -1578,10 +1542,7 @@ describe('Generated input over HTTP', () => {
         }),
         { numRuns: RUNS },
       );
-      const after = JSON.stringify(
-        await Promise.all([t.devices.find().sort({ _id: 1 }).lean(), t.accounts.find().sort({ _id: 1 }).lean()]),
-      );
-      expect(after).toBe(before);
+      expect(await snapshot(t)).toEqual(before);
     });
   });
 

@@ -41,12 +41,21 @@ export function createAccount(target: Target, deviceIds: string[] = [], name = '
     .then((res) => (res.body as AccountBody)._id);
 }
 
-/** Creates `count` devices straight through the model (`<prefix>-<i>`); returns their ObjectIds as hex, in order. */
-export async function seedDevices(t: TestApp, count: number, prefix = 'dev'): Promise<string[]> {
-  const devices = await t.devices.insertMany(
-    Array.from({ length: count }, (_, i) => ({ myId: `${prefix}-${i}`, deviceUID: `uid-${prefix}-${i}` })),
-  );
+/**
+ * Creates devices straight through the model, one per myId (or `count` of them named
+ * `<prefix>-<i>`), each with the deviceUID `uid-<myId>`; returns their ObjectIds as hex, in order.
+ */
+export async function seedDevices(t: TestApp, myIds: number | readonly string[], prefix = 'dev'): Promise<string[]> {
+  const names = typeof myIds === 'number' ? Array.from({ length: myIds }, (_, i) => `${prefix}-${i}`) : myIds;
+  const devices = await t.devices.insertMany(names.map((myId) => ({ myId, deviceUID: `uid-${myId}` })));
   return devices.map((device) => device._id.toHexString());
+}
+
+/** Creates a device over HTTP for each myId, in order; returns them by myId. */
+export async function createDevices<K extends string>(target: Target, myIds: readonly K[]): Promise<Record<K, DeviceBody>> {
+  const devices = {} as Record<K, DeviceBody>;
+  for (const myId of myIds) devices[myId] = await createDevice(target, myId);
+  return devices;
 }
 
 /** The account's stored `deviceIds` as hex strings, in stored order, read through the model. */
