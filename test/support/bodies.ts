@@ -42,8 +42,8 @@ export function createAccount(target: Target, deviceIds: string[] = [], name = '
 }
 
 /**
- * Creates devices straight through the model, one per myId (or `count` of them named
- * `<prefix>-<i>`), each with the deviceUID `uid-<myId>`; returns their ObjectIds as hex, in order.
+ * Creates devices straight through the model, one per myId given (or, given a number, that many
+ * named `<prefix>-<i>`), each with the deviceUID `uid-<myId>`; returns their ObjectIds as hex, in order.
  */
 export async function seedDevices(t: TestApp, myIds: number | readonly string[], prefix = 'dev'): Promise<string[]> {
   const names = typeof myIds === 'number' ? Array.from({ length: myIds }, (_, i) => `${prefix}-${i}`) : myIds;
