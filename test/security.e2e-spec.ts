@@ -6,6 +6,7 @@ import request, { type Response } from 'supertest';
 import { type Configuration } from '../src/config/configuration.js';
 import { coreShare, engineProcesses } from './support/engine-load.js';
 import { createAccount, createDevices } from './support/bodies.js';
+import { FILTER_KEYS, OPERATORS } from './support/filter-specs.js';
 import { expectError, json } from './support/http.js';
 import { freePort } from './support/processes.js';
 import { startRedis, type RedisServer } from './support/redis.js';
@@ -1148,25 +1149,6 @@ const RUNS = 50;
 /** Every generated case, over every property of this file. */
 let casesRun = 0;
 
-/** The filter language's operators (and `options`, which goes with the pattern operators). */
-const OPERATORS = [
-  'neq',
-  'gt',
-  'gte',
-  'lt',
-  'lte',
-  'between',
-  'inq',
-  'nin',
-  'exists',
-  'like',
-  'nlike',
-  'ilike',
-  'nilike',
-  'regexp',
-  'options',
-];
-
 /** Keys the API knows, keys it must refuse, and names that live on Object.prototype. */
 const KEYS = [
   'myId',
@@ -1178,15 +1160,7 @@ const KEYS = [
   'createdAt',
   'updatedAt',
   'extra',
-  'where',
-  'fields',
-  'order',
-  'limit',
-  'skip',
-  'offset',
-  'include',
-  'relation',
-  'scope',
+  ...FILTER_KEYS,
   'devices',
   'and',
   'or',

@@ -30,3 +30,25 @@ export const BOX_FILTER: FilterSpec = {
   relations: { items: ITEM_FILTER },
   reference: ITEM_REFERENCE,
 };
+
+/** The keys of a filter and of an include, for generated filters. */
+export const FILTER_KEYS = ['where', 'fields', 'order', 'limit', 'skip', 'offset', 'include', 'relation', 'scope'];
+
+/** The filter language's operators, and `options`, which goes with the pattern operators: keys for generated filters. */
+export const OPERATORS = [
+  'neq',
+  'gt',
+  'gte',
+  'lt',
+  'lte',
+  'between',
+  'inq',
+  'nin',
+  'exists',
+  'like',
+  'nlike',
+  'ilike',
+  'nilike',
+  'regexp',
+  'options',
+];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { HttpException } from '@nestjs/common';
 import fc from 'fast-check';
-import { BOX_FILTER, ITEM_FILTER } from '../../../test/support/filter-specs.js';
+import { BOX_FILTER, FILTER_KEYS, ITEM_FILTER, OPERATORS } from '../../../test/support/filter-specs.js';
 import { parseFilter, parseWhere } from './filter.parser.js';
 import { type FilterSpec } from './filter.types.js';
 
@@ -15,15 +15,7 @@ const RANDOM_RUNS = 300;
 
 /** Names the translator knows, names it must refuse, and names that live on Object.prototype. */
 const KEY_POOL = [
-  'where',
-  'fields',
-  'order',
-  'limit',
-  'skip',
-  'offset',
-  'include',
-  'relation',
-  'scope',
+  ...FILTER_KEYS,
   '_id',
   'sku',
   'serial',
@@ -34,21 +26,7 @@ const KEY_POOL = [
   'updatedAt',
   'and',
   'or',
-  'neq',
-  'gt',
-  'gte',
-  'lt',
-  'lte',
-  'between',
-  'inq',
-  'nin',
-  'exists',
-  'like',
-  'nlike',
-  'ilike',
-  'nilike',
-  'regexp',
-  'options',
+  ...OPERATORS,
   '$where',
   '$gt',
   '$ne',
