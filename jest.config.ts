@@ -1,4 +1,5 @@
 import type { Config } from 'jest';
+import { availableParallelism } from 'node:os';
 
 // @fastify/static (Swagger UI's assets) require()s the ESM-only content-disposition. Jest loads
 // it natively from Node 24.9; older Node needs it compiled to CommonJS first.
@@ -14,8 +15,12 @@ const config: Config = {
   globalSetup: '<rootDir>/test/support/global-setup.mjs',
   globalTeardown: '<rootDir>/test/support/global-teardown.mjs',
   setupFiles: ['<rootDir>/test/support/env.ts'],
-  // Two workers on these 2-core machines; each has a database of its own (test/support/env.ts).
-  maxWorkers: 2,
+  // One worker per core this process may use (fewer than the machine's when CPU affinity limits
+  // it), at least one and at most eight. Each worker has a database of its own
+  // (test/support/env.ts), but all of them share the run's one database engine, and some tests
+  // start services, Redis and a browser beside them: eight is a bound chosen, not measured (these
+  // machines have two cores, so two workers).
+  maxWorkers: Math.min(Math.max(availableParallelism(), 1), 8),
   // No test file leaves a handle open (at each file's last afterAll only Jest's own IPC pipes and
   // the running hook's timer are left), and a worker exits by itself once told to; but winding
   // down a worker that holds ts-jest's compiler takes longer than Jest's default 500 ms on a

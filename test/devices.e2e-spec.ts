@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
+import { createAccount, createDevice, createDevices, type DeviceBody, storedIds } from './support/bodies.js';
+import { expectError, json } from './support/http.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
 const OBJECT_ID = /^[0-9a-f]{24}$/;
+const UNKNOWN_ID = '0123456789abcdef01234567';
 
 describe('Devices', () => {
   let t: TestApp;
@@ -12,13 +15,6 @@ describe('Devices', () => {
   });
   afterAll(() => t.close());
   beforeEach(() => t.clear());
-
-  const createDevice = (myId: string, deviceUID = `uid-${myId}`) =>
-    request(t.http)
-      .post('/api/devices')
-      .send({ myId, deviceUID })
-      .expect(201)
-      .then((res) => res.body);
 
   describe('POST /api/devices', () => {
     it('creates a device and returns it with a string _id, timestamps and no __v', async () => {
@@ -45,35 +41,30 @@ describe('Devices', () => {
       ['an unknown property', { myId: 'ok', deviceUID: 'u', extra: 1 }, 'extra'],
     ])('answers 400 naming the field for %s', async (_case, body, path) => {
       const res = await request(t.http).post('/api/devices').send(body).expect(400);
-      expect(res.body).toMatchObject({ statusCode: 400, error: 'Bad Request', message: expect.any(String) });
-      expect(res.body.details.map((detail: { path: string }) => detail.path)).toContain(path);
+      expectError(res, 400, { including: [{ path }] });
       expect(await t.devices.countDocuments()).toBe(0);
     });
 
     it('answers 400 for a body that is not JSON', async () => {
       const res = await request(t.http).post('/api/devices').set('content-type', 'application/json').send('{"myId":').expect(400);
-      expect(res.body).toMatchObject({ statusCode: 400, error: 'Bad Request' });
+      expectError(res, 400, { including: [] });
       expect(res.body).not.toHaveProperty('stack');
     });
 
     it.each(['myId', 'deviceUID'])('answers 409 naming %s when it is already taken', async (field) => {
-      await createDevice('first', 'UID-A');
+      await createDevice(t.http, 'first', 'UID-A');
       const body = field === 'myId' ? { myId: 'first', deviceUID: 'UID-B' } : { myId: 'second', deviceUID: 'UID-A' };
       const res = await request(t.http).post('/api/devices').send(body).expect(409);
-      expect(res.body).toEqual({
-        statusCode: 409,
-        error: 'Conflict',
-        message: expect.stringContaining(field),
-        details: [{ path: field, code: 'duplicate', message: expect.any(String) }],
-      });
+      expectError(res, 409, [{ path: field, code: 'duplicate' }]);
+      expect(res.body.message).toContain(field);
       expect(await t.devices.countDocuments()).toBe(1);
     });
   });
 
   describe('GET /api/devices', () => {
     it('lists devices in creation order with X-Total-Count', async () => {
-      await createDevice('d1');
-      await createDevice('d2');
+      await createDevice(t.http, 'd1');
+      await createDevice(t.http, 'd2');
       const res = await request(t.http).get('/api/devices').expect(200);
       expect(res.headers['x-total-count']).toBe('2');
       expect(res.body.map((device: { myId: string }) => device.myId)).toEqual(['d1', 'd2']);
@@ -82,7 +73,7 @@ describe('Devices', () => {
 
   describe('GET /api/devices/:id', () => {
     it('reads a device by its ObjectId and by its myId', async () => {
-      const device = await createDevice('by-either');
+      const device = await createDevice(t.http, 'by-either');
       const byObjectId = await request(t.http).get(`/api/devices/${device._id}`).expect(200);
       const byMyId = await request(t.http).get('/api/devices/by-either').expect(200);
       expect(byObjectId.body).toEqual(device);
@@ -90,8 +81,9 @@ describe('Devices', () => {
     });
 
     it('answers 404 for an unknown ObjectId and an unknown myId', async () => {
-      const res = await request(t.http).get('/api/devices/0123456789abcdef01234567').expect(404);
-      expect(res.body).toEqual({ statusCode: 404, error: 'Not Found', message: expect.stringContaining('0123456789abcdef01234567') });
+      const res = await request(t.http).get(`/api/devices/${UNKNOWN_ID}`).expect(404);
+      expectError(res, 404);
+      expect(res.body.message).toContain(UNKNOWN_ID);
       await request(t.http).get('/api/devices/nobody').expect(404);
     });
 
@@ -99,27 +91,27 @@ describe('Devices', () => {
       const res = await request(t.http)
         .get(`/api/devices/${encodeURIComponent('bad id!')}`)
         .expect(400);
-      expect(res.body.details).toEqual([{ path: 'id', code: 'invalid_device_id', message: expect.any(String) }]);
+      expectError(res, 400, [{ path: 'id', code: 'invalid_device_id' }]);
     });
   });
 
   describe('PATCH /api/devices/:id', () => {
     it('changes only the given fields', async () => {
-      const device = await createDevice('patch-me', 'UID-OLD');
+      const device = await createDevice(t.http, 'patch-me', 'UID-OLD');
       const res = await request(t.http).patch('/api/devices/patch-me').send({ deviceUID: 'UID-NEW' }).expect(200);
       expect(res.body).toMatchObject({ _id: device._id, myId: 'patch-me', deviceUID: 'UID-NEW' });
       expect((await t.devices.findById(device._id).lean())?.deviceUID).toBe('UID-NEW');
     });
 
     it('answers 409 when the new myId is taken, and changes nothing', async () => {
-      await createDevice('taken');
-      const device = await createDevice('mine');
+      await createDevice(t.http, 'taken');
+      const device = await createDevice(t.http, 'mine');
       await request(t.http).patch(`/api/devices/${device._id}`).send({ myId: 'taken' }).expect(409);
       expect((await t.devices.findById(device._id).lean())?.myId).toBe('mine');
     });
 
     it('answers 400 for an invalid field and 404 for an unknown device', async () => {
-      await createDevice('valid');
+      await createDevice(t.http, 'valid');
       await request(t.http).patch('/api/devices/valid').send({ myId: 'rel' }).expect(400);
       await request(t.http).patch('/api/devices/unknown').send({ deviceUID: 'x' }).expect(404);
     });
@@ -127,25 +119,25 @@ describe('Devices', () => {
 
   describe('PUT /api/devices/:id', () => {
     it('replaces every field and keeps the _id', async () => {
-      const device = await createDevice('old-name', 'UID-1');
+      const device = await createDevice(t.http, 'old-name', 'UID-1');
       const res = await request(t.http).put(`/api/devices/${device._id}`).send({ myId: 'new-name', deviceUID: 'UID-2' }).expect(200);
       expect(res.body).toMatchObject({ _id: device._id, myId: 'new-name', deviceUID: 'UID-2' });
     });
 
     it('answers 400 when a field is missing', async () => {
-      const device = await createDevice('whole');
+      const device = await createDevice(t.http, 'whole');
       const res = await request(t.http).put(`/api/devices/${device._id}`).send({ myId: 'whole' }).expect(400);
       expect(res.body.details.map((detail: { path: string }) => detail.path)).toContain('deviceUID');
     });
 
     it('answers 404 for an unknown device', async () => {
-      await request(t.http).put('/api/devices/0123456789abcdef01234567').send({ myId: 'a', deviceUID: 'b' }).expect(404);
+      await request(t.http).put(`/api/devices/${UNKNOWN_ID}`).send({ myId: 'a', deviceUID: 'b' }).expect(404);
     });
   });
 
   describe('DELETE /api/devices/:id', () => {
     it('answers { count: 1 } and the device is gone', async () => {
-      const device = await createDevice('doomed');
+      const device = await createDevice(t.http, 'doomed');
       const res = await request(t.http).delete(`/api/devices/${device._id}`).expect(200);
       expect(res.body).toEqual({ count: 1 });
       expect(await t.devices.exists({ _id: device._id })).toBeNull();
@@ -153,36 +145,114 @@ describe('Devices', () => {
     });
 
     it('removes the id from every account that referenced it', async () => {
-      const keep = await createDevice('keep');
-      const doomed = await createDevice('doomed');
-      const first = await request(t.http)
-        .post('/api/accounts')
-        .send({ name: 'first', deviceIds: ['doomed', 'keep'] })
-        .expect(201);
-      const second = await request(t.http)
-        .post('/api/accounts')
-        .send({ name: 'second', deviceIds: [keep._id, doomed._id] })
-        .expect(201);
-      const bystander = await request(t.http)
-        .post('/api/accounts')
-        .send({ name: 'bystander', deviceIds: ['keep'] })
-        .expect(201);
+      const keep = await createDevice(t.http, 'keep');
+      const doomed = await createDevice(t.http, 'doomed');
+      const first = await createAccount(t.http, ['doomed', 'keep'], 'first');
+      const second = await createAccount(t.http, [keep._id, doomed._id], 'second');
+      const bystander = await createAccount(t.http, ['keep'], 'bystander');
 
       await request(t.http).delete('/api/devices/doomed').expect(200);
 
       // Read through the model, not only over HTTP: the stored arrays are what must be clean.
-      for (const account of [first.body, second.body, bystander.body]) {
-        const stored = await t.accounts.findById(account._id).lean();
-        expect(stored?.deviceIds.map(String)).toEqual([keep._id]);
-      }
+      for (const account of [first, second, bystander]) expect(await storedIds(t, account)).toEqual([keep._id]);
       expect(await t.accounts.countDocuments({ deviceIds: doomed._id })).toBe(0);
     });
 
     it('answers 404 for an unknown device and deletes nothing', async () => {
-      await createDevice('survivor');
+      await createDevice(t.http, 'survivor');
       const res = await request(t.http).delete('/api/devices/ghost').expect(404);
-      expect(res.body).toMatchObject({ statusCode: 404, error: 'Not Found' });
+      expectError(res, 404);
       expect(await t.devices.countDocuments()).toBe(1);
+    });
+  });
+
+  describe('with five devices', () => {
+    let d: Record<'d1' | 'd2' | 'd3' | 'd4' | 'd5', DeviceBody>;
+
+    beforeEach(async () => {
+      d = await createDevices(t.http, ['d1', 'd2', 'd3', 'd4', 'd5']);
+    });
+
+    describe('GET /api/devices/count', () => {
+      it('counts every device, or those matching where (JSON or bracket form)', async () => {
+        expect((await request(t.http).get('/api/devices/count').expect(200)).body).toEqual({ count: 5 });
+        expect(
+          (
+            await request(t.http)
+              .get(`/api/devices/count?where=${json({ myId: { inq: ['d1', 'd3', 'x'] } })}`)
+              .expect(200)
+          ).body,
+        ).toEqual({ count: 2 });
+        expect(
+          (
+            await request(t.http)
+              .get(`/api/devices/count?where[deviceUID][like]=${encodeURIComponent('d[45]$')}`)
+              .expect(200)
+          ).body,
+        ).toEqual({ count: 2 });
+        expect((await request(t.http).get('/api/devices/count?where[_id]=d5').expect(200)).body).toEqual({ count: 1 });
+      });
+
+      it('answers 400 naming the where path', async () => {
+        expectError(await request(t.http).get('/api/devices/count?where[name]=x'), 400, [{ path: 'where.name', code: 'unknown_field' }]);
+        expectError(await request(t.http).get('/api/devices/count?where={'), 400, [{ path: 'where', code: 'invalid_json' }]);
+      });
+    });
+
+    describe('GET /api/devices/findOne', () => {
+      it('answers the first match, honouring where, order, skip and fields', async () => {
+        expect((await request(t.http).get('/api/devices/findOne').expect(200)).body).toEqual(d.d1);
+        expect(
+          (
+            await request(t.http)
+              .get(`/api/devices/findOne?filter=${json({ order: 'myId DESC' })}`)
+              .expect(200)
+          ).body,
+        ).toEqual(d.d5);
+        expect((await request(t.http).get('/api/devices/findOne?filter[where][myId][gt]=d2&filter[skip]=1').expect(200)).body).toEqual(
+          d.d4,
+        );
+        expect((await request(t.http).get('/api/devices/findOne?filter[where][_id]=d3&filter[fields][0]=myId').expect(200)).body).toEqual({
+          _id: d.d3._id,
+          myId: 'd3',
+        });
+      });
+
+      it('answers 404 when nothing matches', async () => {
+        expectError(await request(t.http).get('/api/devices/findOne?filter[where][myId]=nobody'), 404);
+      });
+    });
+
+    describe('GET /api/devices/:id/exists', () => {
+      it('answers { exists } by ObjectId and by myId', async () => {
+        expect((await request(t.http).get(`/api/devices/${d.d1._id}/exists`).expect(200)).body).toEqual({ exists: true });
+        expect((await request(t.http).get('/api/devices/d1/exists').expect(200)).body).toEqual({ exists: true });
+        expect((await request(t.http).get(`/api/devices/${UNKNOWN_ID}/exists`).expect(200)).body).toEqual({ exists: false });
+        expect((await request(t.http).get('/api/devices/ghost/exists').expect(200)).body).toEqual({ exists: false });
+      });
+
+      it('answers 400 for a malformed id', async () => {
+        expectError(await request(t.http).get('/api/devices/rel/exists'), 400, [{ path: 'id', code: 'invalid_device_id' }]);
+      });
+    });
+
+    describe('HEAD /api/devices/:id', () => {
+      it('answers 200 for an existing device and 404 for an unknown one, with no body', async () => {
+        const found = await request(t.http).head(`/api/devices/${d.d2._id}`).expect(200);
+        expect(found.text ?? '').toBe('');
+        await request(t.http).head('/api/devices/d2').expect(200);
+        await request(t.http).head(`/api/devices/${UNKNOWN_ID}`).expect(404);
+        await request(t.http).head('/api/devices/ghost').expect(404);
+        await request(t.http)
+          .head(`/api/devices/${encodeURIComponent('bad id!')}`)
+          .expect(400);
+      });
+
+      it('answers 404 once the device is deleted', async () => {
+        await request(t.http).delete('/api/devices/d4').expect(200);
+        await request(t.http).head('/api/devices/d4').expect(404);
+        expect((await request(t.http).get(`/api/devices/${d.d4._id}/exists`).expect(200)).body).toEqual({ exists: false });
+      });
     });
   });
 });

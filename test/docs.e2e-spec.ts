@@ -1,8 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { MongoClient } from 'mongodb';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { STATUS_CODES } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { type BrowserContext, type Locator } from 'playwright-core';
 import request from 'supertest';
+import { freePort, runService, type ServiceProcess, stopService } from './support/processes.js';
+import { launchChromium, SwaggerUi } from './support/swagger-ui.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
+
+/**
+ * The API's documentation as its readers use it: the OpenAPI document at /docs-json, a client
+ * generated from it, Swagger UI at /docs in a browser, and the README's requests.http.
+ */
+
+const ROOT = join(import.meta.dirname, '..');
 
 interface Example {
   summary?: string;
@@ -426,4 +442,382 @@ describe('API documentation', () => {
       expect(mismatches).toEqual([]);
     });
   });
+});
+
+const OPENAPI_TYPESCRIPT = join(ROOT, 'node_modules', 'openapi-typescript', 'bin', 'cli.js');
+const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+const CALLER = join(ROOT, 'test', 'openapi-client', 'caller.ts');
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head'];
+
+interface Run {
+  code: number;
+  output: string;
+}
+
+/** Runs a Node script as its own process, bounded in time; never throws for a non-zero exit. */
+function runNode(args: string[], cwd: string, timeout = 120_000): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { cwd, timeout, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolve({ code, output: `${stdout}${stderr}` });
+    });
+  });
+}
+
+/** tsc --strict over the caller and the generated types, as an SDK user's project would have it. */
+async function compile(dir: string, emit: boolean): Promise<Run> {
+  const compilerOptions = {
+    strict: true,
+    module: 'nodenext',
+    moduleResolution: 'nodenext',
+    target: 'es2023',
+    lib: ['es2023', 'dom'],
+    types: ['node'],
+    skipLibCheck: true,
+    ...(emit ? { outDir: 'out', rootDir: '.' } : { noEmit: true }),
+  };
+  await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['caller.ts'] }));
+  return runNode([TSC, '--project', dir, '--pretty', 'false'], dir);
+}
+
+describe('a TypeScript client generated from /docs-json with openapi-typescript', () => {
+  let t: TestApp;
+  let baseUrl: string;
+  let work: string;
+  let document: {
+    paths: Record<string, Record<string, { responses: Record<string, unknown>; parameters?: Array<Record<string, unknown>> }>>;
+  };
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    await t.app.listen(0, '127.0.0.1');
+    baseUrl = (await t.app.getUrl()).replace('[::1]', '127.0.0.1');
+    document = (await request(t.http).get('/docs-json').expect(200)).body;
+    // Inside the project, so that the compiled caller finds openapi-fetch in node_modules.
+    await mkdir(join(ROOT, '.cache'), { recursive: true });
+    work = await mkdtemp(join(ROOT, '.cache', 'openapi-client-'));
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  /** openapi-typescript's own CLI, on `source` (a URL or a file), into `dir`/openapi.d.ts; returns the types. */
+  async function generate(source: string, dir: string): Promise<string> {
+    await mkdir(dir, { recursive: true });
+    const generated = await runNode([OPENAPI_TYPESCRIPT, source, '--output', join(dir, 'openapi.d.ts')], dir);
+    expect(generated).toMatchObject({ code: 0 });
+    await copyFile(CALLER, join(dir, 'caller.ts'));
+    return readFile(join(dir, 'openapi.d.ts'), 'utf8');
+  }
+
+  it('types the account id and the device keys as strings (the account id was Record<string, never>)', async () => {
+    const types = await generate(`${baseUrl}/docs-json`, join(work, 'types'));
+    const linkDevice = types.slice(types.indexOf('    linkDevice: {'));
+    expect(linkDevice).toMatch(/path: \{\s+\/\*\*[^*]*\*\/\s+id: string;\s+\/\*\*[^*]*\*\/\s+fk: string;/);
+    // Only the document's empty webhooks and $defs may be empty records, never a parameter.
+    expect(types.match(/Record<string, never>/g)).toHaveLength(2);
+    expect(types).not.toContain('Function');
+  }, 60_000);
+
+  it('compiles, under tsc --strict, a caller of every operation that then gets a documented answer from each', async () => {
+    const dir = join(work, 'caller');
+    await generate(`${baseUrl}/docs-json`, dir);
+    const compiled = await compile(dir, true);
+    expect(compiled).toEqual({ code: 0, output: '' });
+
+    const ran = await runNode([join(dir, 'out', 'caller.js'), baseUrl], dir);
+    expect(ran).toMatchObject({ code: 0 });
+    const calls = JSON.parse(ran.output.trim().split('\n').at(-1)!) as Array<{ operation: string; status: number }>;
+    const all = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.keys(methods)
+        .filter((method) => METHODS.includes(method))
+        .map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    expect([...new Set(calls.map((c) => c.operation))].sort()).toEqual(all.sort());
+    const undocumented = calls.filter(({ operation, status }) => {
+      const [method, path] = operation.split(' ');
+      return !(String(status) in document.paths[path][method.toLowerCase()].responses);
+    });
+    expect(undocumented).toEqual([]);
+    expect(calls.every(({ status }) => status < 300)).toBe(true);
+  }, 180_000);
+
+  it('fails to compile the same caller if the account id were typed as an object, as it was', async () => {
+    // The document as the Swagger plugin made it before: the account id a $ref to Function.
+    const broken = structuredClone(document) as typeof document & { components: { schemas: Record<string, unknown> } };
+    broken.components.schemas.Function = { type: 'object', properties: {} };
+    for (const methods of Object.values(broken.paths)) {
+      for (const operation of Object.values(methods)) {
+        for (const param of operation.parameters ?? []) {
+          if (param.in === 'path' && param.name === 'id' && String((param.schema as { pattern?: string }).pattern).includes('{24}')) {
+            param.schema = { $ref: '#/components/schemas/Function' };
+          }
+        }
+      }
+    }
+    const dir = join(work, 'broken');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'openapi.json'), JSON.stringify(broken));
+    await generate(join(dir, 'openapi.json'), dir);
+    const compiled = await compile(dir, false);
+    expect(compiled.code).not.toBe(0);
+    expect(compiled.output).toMatch(/caller\.ts\(\d+,\d+\): error TS\d+: .*Record<string, never>/);
+  }, 120_000);
+});
+
+/**
+ * The README's flow done in Swagger UI, in headless Chromium, against the service started as
+ * a real process with API_KEYS: the account id and device keys are typed into plain text
+ * fields, and every answer is read from the response block Swagger UI shows.
+ */
+
+const READ_KEY = 'swagger-ui-read-key-0001';
+const WRITE_KEY = 'swagger-ui-write-key-0001';
+const SCREENSHOTS = join(ROOT, 'test-results', 'swagger-ui');
+
+describe('Swagger UI at /docs, driven in Chromium', () => {
+  let service: ServiceProcess;
+  let uri: string;
+  let profile: string;
+  let browser: BrowserContext;
+  let ui: SwaggerUi;
+
+  const shoot = (name: string, operation?: Locator) => ui.screenshot(join(SCREENSHOTS, `${name}.png`), operation);
+
+  beforeAll(async () => {
+    // A database of its own, empty, so that the flow's myIds are free on every engine.
+    const database = new URL(process.env.MONGODB_URI!);
+    database.pathname = `${database.pathname}_swagger_ui`;
+    uri = database.toString();
+    const client = await MongoClient.connect(uri, { serverSelectionTimeoutMS: 10_000 });
+    await client.db().dropDatabase();
+    await client.close();
+
+    await mkdir(SCREENSHOTS, { recursive: true });
+    service = runService({ MONGODB_URI: uri, API_KEYS: `${READ_KEY}:read,${WRITE_KEY}:write` }, await freePort());
+    await service.waitForLine(/Listening on/, 90_000);
+    profile = await mkdtemp(join(tmpdir(), 'refmany-chromium-'));
+    browser = await launchChromium(profile);
+    const page = browser.pages()[0] ?? (await browser.newPage());
+    // Generous for a loaded machine, and still bounded: every wait below ends by then.
+    page.setDefaultTimeout(30_000);
+    await page.goto(`${service.url}/docs`, { timeout: 30_000 });
+    await page.locator('.opblock').first().waitFor();
+    ui = new SwaggerUi(page);
+  }, 150_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (service && service.child.exitCode === null) {
+      service.child.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 20_000)));
+      const stopped = await Promise.race([service.exited.then(() => true), late]);
+      clearTimeout(timer);
+      if (!stopped) service.child.kill('SIGKILL');
+    }
+    if (profile) await rm(profile, { recursive: true, force: true });
+    if (uri) {
+      const client = await MongoClient.connect(uri, { serverSelectionTimeoutMS: 10_000 });
+      await client.db().dropDatabase();
+      await client.close();
+    }
+  }, 120_000);
+
+  it('lists every operation, the health checks without a lock', async () => {
+    await shoot('01-overview');
+    const { paths } = (await (await fetch(`${service.url}/docs-json`)).json()) as { paths: Record<string, object> };
+    const operations = Object.values(paths).reduce((sum, methods) => sum + Object.keys(methods).length, 0);
+    expect(await ui.page.locator('.opblock').count()).toBe(operations);
+    const locked = (id: string) => ui.page.locator(`#operations-health-${id} .authorization__btn`).count();
+    expect(await locked('checkLiveness')).toBe(0);
+    expect(await locked('checkReadiness')).toBe(0);
+    expect(await ui.page.locator('#operations-devices-createDevice .authorization__btn').count()).toBe(1);
+  }, 120_000);
+
+  it('shows the 401 of a call without a key as documented, with the documented body', async () => {
+    const create = await ui.tryOut('devices', 'createDevice');
+    await ui.typeBody(create, { myId: 'thermostat-kitchen', deviceUID: 'UID-0017-A3' });
+    const answer = await ui.execute(create);
+    await shoot('02-unauthorized', create);
+    expect(answer).toEqual({ status: 401, documented: true, body: await ui.documentedExample(create, 401) });
+  }, 120_000);
+
+  it('authorizes a read key: reads answer, a write answers the documented 403', async () => {
+    await ui.authorize('api-key', READ_KEY);
+    const list = await ui.tryOut('devices', 'findDevices');
+    expect(await ui.execute(list)).toMatchObject({ status: 200, documented: true, body: [] });
+
+    const create = await ui.tryOut('devices', 'createDevice');
+    await ui.typeBody(create, { myId: 'thermostat-kitchen', deviceUID: 'UID-0017-A3' });
+    const answer = await ui.execute(create);
+    await shoot('03-forbidden', create);
+    expect(answer).toEqual({ status: 403, documented: true, body: await ui.documentedExample(create, 403) });
+  }, 120_000);
+
+  describe('with a write key', () => {
+    const ids: Record<string, string> = {};
+
+    beforeAll(async () => {
+      await ui.logout('api-key');
+      await ui.authorize('bearer', WRITE_KEY);
+    }, 120_000);
+
+    it('creates two devices', async () => {
+      const create = await ui.tryOut('devices', 'createDevice');
+      for (const [myId, deviceUID] of [
+        ['thermostat-kitchen', 'UID-0017-A3'],
+        ['lamp-hall', 'UID-0042-B1'],
+      ]) {
+        await ui.typeBody(create, { myId, deviceUID });
+        const answer = await ui.execute(create);
+        expect(answer).toMatchObject({
+          status: 201,
+          documented: true,
+          body: { myId, deviceUID, _id: expect.stringMatching(/^[0-9a-f]{24}$/) },
+        });
+        ids[myId] = (answer.body as { _id: string })._id;
+      }
+      await shoot('04-second-device-created', create);
+    }, 120_000);
+
+    it('creates an account with the first device, named by myId', async () => {
+      const create = await ui.tryOut('accounts', 'createAccount');
+      await ui.typeBody(create, { name: 'Kitchen', deviceIds: ['thermostat-kitchen'] });
+      const answer = await ui.execute(create);
+      await shoot('05-account-created', create);
+      expect(answer).toMatchObject({ status: 201, documented: true, body: { name: 'Kitchen', deviceIds: [ids['thermostat-kitchen']] } });
+      ids.account = (answer.body as { _id: string })._id;
+    }, 120_000);
+
+    it('links the second device by myId, typing the account id into its field', async () => {
+      const link = await ui.tryOut('account_devices', 'linkDevice');
+      await ui.type(link, 'id', ids.account);
+      await ui.type(link, 'fk', 'lamp-hall');
+      const answer = await ui.execute(link);
+      await shoot('06-linked-by-myId', link);
+      expect(answer).toMatchObject({ status: 200, documented: true, body: { _id: ids['lamp-hall'], myId: 'lamp-hall' } });
+    }, 120_000);
+
+    it('reads the account with include=devices: both devices, in the order they were linked', async () => {
+      const read = await ui.tryOut('accounts', 'findAccount');
+      await ui.type(read, 'id', ids.account);
+      await ui.choose(read, 'include', 'devices');
+      const answer = await ui.execute(read);
+      await shoot('07-account-with-devices', read);
+      expect(answer.status).toBe(200);
+      expect(answer.documented).toBe(true);
+      const account = answer.body as { deviceIds: string[]; devices: Array<{ myId: string }> };
+      expect(account.deviceIds).toEqual([ids['thermostat-kitchen'], ids['lamp-hall']]);
+      expect(account.devices.map((device) => device.myId)).toEqual(['thermostat-kitchen', 'lamp-hall']);
+    }, 120_000);
+
+    it('deletes the first device, and the account no longer references it', async () => {
+      const remove = await ui.tryOut('devices', 'deleteDevice');
+      await ui.type(remove, 'id', 'thermostat-kitchen');
+      const deleted = await ui.execute(remove);
+      await shoot('08-first-device-deleted', remove);
+      expect(deleted).toMatchObject({ status: 200, documented: true, body: { count: 1 } });
+
+      const read = await ui.tryOut('accounts', 'findAccount');
+      const answer = await ui.execute(read);
+      await shoot('09-account-after-delete', read);
+      expect(answer).toMatchObject({
+        status: 200,
+        documented: true,
+        body: { deviceIds: [ids['lamp-hall']], devices: [{ myId: 'lamp-hall' }] },
+      });
+    }, 120_000);
+  });
+});
+
+/** requests.http, run as a user runs it: httpyac against the service started as a real process. */
+
+const HTTPYAC = join(ROOT, 'node_modules', 'httpyac', 'bin', 'httpyac.js');
+const BASE_LINE = /^@base = http:\/\/127\.0\.0\.1:3000\/api$/m;
+
+interface HttpyacReport {
+  summary: { totalRequests: number; successRequests: number; totalTests: number; successTests: number };
+  requests: Array<{
+    title?: string;
+    response?: { statusCode: number };
+    testResults?: Array<{ message: string; status: string; error?: { displayMessage?: string } }>;
+  }>;
+}
+
+/** `httpyac send requests.http --all --json` in `dir`, with its JSON report. */
+function httpyac(dir: string): Promise<{ code: number | null; report: HttpyacReport; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [HTTPYAC, 'send', 'requests.http', '--all', '--json'], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      try {
+        resolve({ code, report: JSON.parse(stdout) as HttpyacReport, stderr });
+      } catch {
+        reject(new Error(`httpyac exited ${code} without a JSON report:\n${stdout}\n${stderr}`));
+      }
+    });
+  });
+}
+
+/** What failed, readably: the request's title, its status and the failing check's message. */
+function failures(report: HttpyacReport): string[] {
+  return report.requests.flatMap((request) =>
+    (request.testResults ?? [])
+      .filter((result) => result.status !== 'SUCCESS')
+      .map(
+        (result) =>
+          `${request.title} (${request.response?.statusCode ?? 'no answer'}): ${result.message} ${result.error?.displayMessage ?? ''}`,
+      ),
+  );
+}
+
+describe('requests.http (bug: httpyac ran 5 of its 11 requests, and a second run got 409s)', () => {
+  let service: ServiceProcess;
+  let dir: string;
+  let requestCount: number;
+
+  beforeAll(async () => {
+    const source = readFileSync(join(ROOT, 'requests.http'), 'utf8');
+    expect(source).toMatch(BASE_LINE);
+    requestCount = source.match(/^###/gm)?.length ?? 0;
+    // The file as a user has it, pointed at this test's service instead of port 3000.
+    const port = await freePort();
+    dir = mkdtempSync(join(tmpdir(), 'refmany-requests-'));
+    writeFileSync(join(dir, 'requests.http'), source.replace(BASE_LINE, `@base = http://127.0.0.1:${port}/api`));
+    service = runService({ MONGODB_URI: process.env.MONGODB_URI! }, port);
+    await service.waitForLine(/"msg":"Listening on /, 60_000);
+  }, 90_000);
+
+  afterAll(async () => {
+    if (service) await stopService(service);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs every request with httpyac, each passing the checks the file makes of its answer', async () => {
+    expect(requestCount).toBe(11);
+    const { code, report, stderr } = await httpyac(dir);
+    expect(failures(report)).toEqual([]);
+    expect(report.summary.totalRequests).toBe(requestCount);
+    expect(report.summary.successRequests).toBe(requestCount);
+    // Every request checks something, and every check passed.
+    expect(report.requests.every((request) => (request.testResults ?? []).length > 0)).toBe(true);
+    expect(report.summary.successTests).toBe(report.summary.totalTests);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+  }, 60_000);
+
+  it('runs again on the same database with the same result', async () => {
+    const { code, report } = await httpyac(dir);
+    expect(failures(report)).toEqual([]);
+    expect(report.summary.successRequests).toBe(requestCount);
+    expect(code).toBe(0);
+  }, 60_000);
 });

@@ -3,6 +3,8 @@ import { Types } from 'mongoose';
 import { convertAccount, keyOf, planDevices, renameMyId, type SourceDocument, targetIdOf } from './lb3-conversion.js';
 
 const rules = { maxDevicesPerAccount: 5 };
+/** planDevices over these sources, with the default rules. */
+const planOf = (...sources: SourceDocument[]) => planDevices(sources, rules);
 const hex = (id: { toHexString(): string } | undefined) => id?.toHexString();
 
 describe('keyOf and targetIdOf', () => {
@@ -53,13 +55,7 @@ describe('renameMyId', () => {
 describe('planDevices', () => {
   it('takes the myId from a custom string _id (myId declared id: true) and from the property otherwise', () => {
     const objectId = new Types.ObjectId();
-    const plan = planDevices(
-      [
-        { _id: 'kitchen', deviceUID: 'U1' },
-        { _id: objectId, myId: 'hall', deviceUID: 'U2' },
-      ],
-      rules,
-    );
+    const plan = planOf({ _id: 'kitchen', deviceUID: 'U1' }, { _id: objectId, myId: 'hall', deviceUID: 'U2' });
     expect(plan.devices.map((device) => [hex(device._id), device.myId, device.deviceUID])).toEqual([
       [hex(targetIdOf('device', 'kitchen')), 'kitchen', 'U1'],
       [objectId.toHexString(), 'hall', 'U2'],
@@ -70,13 +66,7 @@ describe('planDevices', () => {
 
   it('resolves ObjectIds, their hex strings, custom ids and myIds to the converted device', () => {
     const objectId = new Types.ObjectId();
-    const plan = planDevices(
-      [
-        { _id: 'kitchen', deviceUID: 'U1' },
-        { _id: objectId, myId: 'hall', deviceUID: 'U2' },
-      ],
-      rules,
-    );
+    const plan = planOf({ _id: 'kitchen', deviceUID: 'U1' }, { _id: objectId, myId: 'hall', deviceUID: 'U2' });
     const kitchen = hex(targetIdOf('device', 'kitchen'));
     for (const [value, expected] of [
       ['kitchen', kitchen],
@@ -94,13 +84,7 @@ describe('planDevices', () => {
 
   it('merges a string-_id device into the ObjectId one with the same myId, whichever sorts first', () => {
     const objectId = new Types.ObjectId();
-    const plan = planDevices(
-      [
-        { _id: 'hall', deviceUID: 'OLD' },
-        { _id: objectId, myId: 'hall', deviceUID: 'NEW' },
-      ],
-      rules,
-    );
+    const plan = planOf({ _id: 'hall', deviceUID: 'OLD' }, { _id: objectId, myId: 'hall', deviceUID: 'NEW' });
     expect(plan.devices).toHaveLength(1);
     expect(plan.devices[0]).toMatchObject({ myId: 'hall', deviceUID: 'NEW' });
     expect(plan.notes.merged).toEqual([{ device: '"hall"', into: objectId.toHexString(), reason: 'both have myId "hall"' }]);
@@ -110,13 +94,7 @@ describe('planDevices', () => {
 
   it('gives a merged device the deviceUID of the document merged into it when it has none', () => {
     const objectId = new Types.ObjectId();
-    const plan = planDevices(
-      [
-        { _id: 'hall', deviceUID: 'OLD' },
-        { _id: objectId, myId: 'hall' },
-      ],
-      rules,
-    );
+    const plan = planOf({ _id: 'hall', deviceUID: 'OLD' }, { _id: objectId, myId: 'hall' });
     expect(plan.devices).toEqual([expect.objectContaining({ myId: 'hall', deviceUID: 'OLD' })]);
     expect(plan.notes.uidFrom).toEqual([
       { device: objectId.toHexString(), field: 'deviceUID of "hall", merged into it', deviceUID: 'OLD' },
@@ -126,13 +104,7 @@ describe('planDevices', () => {
 
   it('merges a device stored under the 24-hex string of another one’s ObjectId', () => {
     const objectId = new Types.ObjectId();
-    const plan = planDevices(
-      [
-        { _id: objectId.toHexString(), deviceUID: 'U-string' },
-        { _id: objectId, myId: 'lamp', deviceUID: 'U-object' },
-      ],
-      rules,
-    );
+    const plan = planOf({ _id: objectId.toHexString(), deviceUID: 'U-string' }, { _id: objectId, myId: 'lamp', deviceUID: 'U-object' });
     expect(plan.devices.map((device) => device.deviceUID)).toEqual(['U-object']);
     expect(plan.notes.merged).toEqual([
       { device: JSON.stringify(objectId.toHexString()), into: objectId.toHexString(), reason: 'both ids name the same ObjectId' },
@@ -141,15 +113,12 @@ describe('planDevices', () => {
 
   it('renames myIds that break the rules and reports each with its reason', () => {
     const objectId = new Types.ObjectId();
-    const plan = planDevices(
-      [
-        { _id: 'count', deviceUID: 'U1' },
-        { _id: 'a b', deviceUID: 'U2' },
-        { _id: 'a_b', deviceUID: 'U3' },
-        { _id: objectId, deviceUID: 'U4' },
-        { _id: new Types.ObjectId(), myId: 17, deviceUID: 'U5' },
-      ],
-      rules,
+    const plan = planOf(
+      { _id: 'count', deviceUID: 'U1' },
+      { _id: 'a b', deviceUID: 'U2' },
+      { _id: 'a_b', deviceUID: 'U3' },
+      { _id: objectId, deviceUID: 'U4' },
+      { _id: new Types.ObjectId(), myId: 17, deviceUID: 'U5' },
     );
     expect(Object.fromEntries(plan.devices.map((device) => [device.deviceUID, device.myId]))).toEqual({
       U1: 'lb3-count',
@@ -190,14 +159,11 @@ describe('planDevices', () => {
   });
 
   it('refuses the second device with a deviceUID already taken, and devices whose _id names nothing', () => {
-    const plan = planDevices(
-      [
-        { _id: 'a', deviceUID: 'SAME' },
-        { _id: 'b', deviceUID: 'SAME' },
-        { _id: { weird: true }, deviceUID: 'U3' },
-        { _id: 'c', deviceUID: 'x'.repeat(257) },
-      ],
-      rules,
+    const plan = planOf(
+      { _id: 'a', deviceUID: 'SAME' },
+      { _id: 'b', deviceUID: 'SAME' },
+      { _id: { weird: true }, deviceUID: 'U3' },
+      { _id: 'c', deviceUID: 'x'.repeat(257) },
     );
     expect(plan.devices.map((device) => device.myId)).toEqual(['a']);
     expect(plan.notes.refused).toEqual([
@@ -210,12 +176,9 @@ describe('planDevices', () => {
   it('counts the fields it does not carry over, and takes timestamps from the source or the ObjectId', () => {
     const objectId = new Types.ObjectId();
     const updatedAt = new Date('2020-01-02T03:04:05Z');
-    const plan = planDevices(
-      [
-        { _id: objectId, myId: 'a', deviceUID: 'U1', color: 'red', updatedAt },
-        { _id: 'b', deviceUID: 'U2', color: 'blue', ownerId: 1 },
-      ],
-      rules,
+    const plan = planOf(
+      { _id: objectId, myId: 'a', deviceUID: 'U1', color: 'red', updatedAt },
+      { _id: 'b', deviceUID: 'U2', color: 'blue', ownerId: 1 },
     );
     expect(plan.notes.fieldsNotCarried).toEqual({ color: 2, ownerId: 1 });
     expect(plan.devices[0]).toMatchObject({ createdAt: objectId.getTimestamp(), updatedAt });
@@ -223,7 +186,7 @@ describe('planDevices', () => {
   });
 
   it('takes a device out after planning, and its references with it', () => {
-    const plan = planDevices([{ _id: 'a', deviceUID: 'U1' }], rules);
+    const plan = planOf({ _id: 'a', deviceUID: 'U1' });
     plan.refuse(targetIdOf('device', 'a')!, 'the target already has myId "a" on device x');
     expect(plan.devices).toEqual([]);
     expect(plan.notes.newIds).toEqual([]);
@@ -233,14 +196,11 @@ describe('planDevices', () => {
 
 describe('convertAccount', () => {
   const objectIds = [new Types.ObjectId(), new Types.ObjectId()];
-  const plan = planDevices(
-    [
-      { _id: 'kitchen', deviceUID: 'U1' },
-      { _id: objectIds[0], myId: 'hall', deviceUID: 'U2' },
-      { _id: objectIds[1], myId: 'garage', deviceUID: 'U3' },
-      { _id: 'broken' },
-    ],
-    rules,
+  const plan = planOf(
+    { _id: 'kitchen', deviceUID: 'U1' },
+    { _id: objectIds[0], myId: 'hall', deviceUID: 'U2' },
+    { _id: objectIds[1], myId: 'garage', deviceUID: 'U3' },
+    { _id: 'broken' },
   );
   const kitchen = targetIdOf('device', 'kitchen')!;
 

@@ -299,25 +299,21 @@ async function existingAccounts(model: Model<Account>, ids: Types.ObjectId[]): P
 
 /** Exactly the shape the service writes: these fields in this order, no `__v`. */
 function deviceDocument(device: ConvertedDevice, existing: Record<string, unknown> | undefined, now: Date): DeviceDocument {
-  const createdAt = device.createdAt ?? dateIn(existing?.createdAt) ?? now;
-  return {
-    _id: device._id,
-    myId: device.myId,
-    deviceUID: device.deviceUID,
-    createdAt,
-    updatedAt: device.updatedAt ?? dateIn(existing?.updatedAt) ?? createdAt,
-  };
+  return { _id: device._id, myId: device.myId, deviceUID: device.deviceUID, ...timestamps(device, existing, now) };
 }
 
 function accountDocument(account: ConvertedAccount, existing: Record<string, unknown> | undefined, now: Date): AccountDocument {
-  const createdAt = account.createdAt ?? dateIn(existing?.createdAt) ?? now;
-  return {
-    _id: account._id,
-    name: account.name,
-    deviceIds: account.deviceIds,
-    createdAt,
-    updatedAt: account.updatedAt ?? dateIn(existing?.updatedAt) ?? createdAt,
-  };
+  return { _id: account._id, name: account.name, deviceIds: account.deviceIds, ...timestamps(account, existing, now) };
+}
+
+/** The timestamps to write: the source's own, else those the target already has, else the run's (`updatedAt` then `createdAt`'s). */
+function timestamps(
+  converted: { createdAt?: Date; updatedAt?: Date },
+  existing: Record<string, unknown> | undefined,
+  now: Date,
+): { createdAt: Date; updatedAt: Date } {
+  const createdAt = converted.createdAt ?? dateIn(existing?.createdAt) ?? now;
+  return { createdAt, updatedAt: converted.updatedAt ?? dateIn(existing?.updatedAt) ?? createdAt };
 }
 
 function dateIn(value: unknown): Date | undefined {

@@ -1,6 +1,6 @@
 // A client of every operation, as an SDK user would write it: typed by the types
 // openapi-typescript generates from /docs-json (./openapi.d.ts, written next to this file by
-// test/openapi-client.e2e-spec.ts) and compiled with tsc --strict before it runs. A parameter
+// test/docs.e2e-spec.ts) and compiled with tsc --strict before it runs. A parameter
 // typed wrongly in the document (the account id was `Record<string, never>`) fails the compile.
 import createClient from 'openapi-fetch';
 import type { paths } from './openapi.js';

@@ -1,13 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { HttpException } from '@nestjs/common';
 import fc from 'fast-check';
-import { ACCOUNT } from '../../accounts/account.shape.js';
-import { DEVICE } from '../../devices/device.shape.js';
+import { BOX_FILTER, FILTER_KEYS, ITEM_FILTER, OPERATORS } from '../../../test/support/filter-specs.js';
 import { parseFilter, parseWhere } from './filter.parser.js';
 import { type FilterSpec } from './filter.types.js';
-
-const ACCOUNT_FILTER = ACCOUNT.filter;
-const DEVICE_FILTER = DEVICE.filter;
 
 /** The operators the translator itself emits; no other `$` key may appear in its output. */
 const EMITTED = new Set(['$and', '$or', '$ne', '$gt', '$gte', '$lt', '$lte', '$in', '$nin', '$regex', '$options', '$not', '$exists']);
@@ -19,40 +15,18 @@ const RANDOM_RUNS = 300;
 
 /** Names the translator knows, names it must refuse, and names that live on Object.prototype. */
 const KEY_POOL = [
-  'where',
-  'fields',
-  'order',
-  'limit',
-  'skip',
-  'offset',
-  'include',
-  'relation',
-  'scope',
+  ...FILTER_KEYS,
   '_id',
-  'myId',
-  'deviceUID',
+  'sku',
+  'serial',
   'name',
-  'deviceIds',
-  'devices',
+  'itemIds',
+  'items',
   'createdAt',
   'updatedAt',
   'and',
   'or',
-  'neq',
-  'gt',
-  'gte',
-  'lt',
-  'lte',
-  'between',
-  'inq',
-  'nin',
-  'exists',
-  'like',
-  'nlike',
-  'ilike',
-  'nilike',
-  'regexp',
-  'options',
+  ...OPERATORS,
   '$where',
   '$gt',
   '$ne',
@@ -79,13 +53,13 @@ const KEY_POOL = [
 ];
 
 const VALUE_POOL = [
-  'devices',
+  'items',
   'name',
   'name ASC',
   'createdAt DESC',
   'toString ASC',
   'valueOf',
-  'myId,deviceUID',
+  'sku,serial',
   '0123456789abcdef01234567',
   'fedcba9876543210FEDCBA98',
   'sensor-1',
@@ -163,10 +137,7 @@ const filterLike = fc
 const whereLike = fc
   .tuple(
     fc.array(
-      fc.tuple(
-        fc.constantFrom('_id', 'myId', 'deviceUID', 'name', 'deviceIds', 'createdAt', 'and', 'or', 'toString', 'valueOf', '$where'),
-        tree,
-      ),
+      fc.tuple(fc.constantFrom('_id', 'sku', 'serial', 'name', 'itemIds', 'createdAt', 'and', 'or', 'toString', 'valueOf', '$where'), tree),
       { maxLength: 4 },
     ),
     fc.boolean(),
@@ -195,10 +166,10 @@ const anyInput = fc.oneof(
 
 type Parse = (input: unknown) => unknown;
 const PARSERS: Array<[string, Parse]> = [
-  ['parseFilter(x, ACCOUNT_FILTER)', (input) => parseFilter(input, ACCOUNT_FILTER)],
-  ['parseFilter(x, DEVICE_FILTER)', (input) => parseFilter(input, DEVICE_FILTER)],
-  ['parseWhere(x, DEVICE_FILTER)', (input) => parseWhere(input, DEVICE_FILTER)],
-  ['parseWhere(x, ACCOUNT_FILTER)', (input) => parseWhere(input, ACCOUNT_FILTER)],
+  ['parseFilter(x, BOX_FILTER)', (input) => parseFilter(input, BOX_FILTER)],
+  ['parseFilter(x, ITEM_FILTER)', (input) => parseFilter(input, ITEM_FILTER)],
+  ['parseWhere(x, ITEM_FILTER)', (input) => parseWhere(input, ITEM_FILTER)],
+  ['parseWhere(x, BOX_FILTER)', (input) => parseWhere(input, BOX_FILTER)],
 ];
 
 /**
@@ -272,10 +243,10 @@ function namesUsed(result: unknown, spec: FilterSpec, isWhere: boolean): Array<{
 }
 
 const SPECS: Record<string, [FilterSpec, boolean]> = {
-  'parseFilter(x, ACCOUNT_FILTER)': [ACCOUNT_FILTER, false],
-  'parseFilter(x, DEVICE_FILTER)': [DEVICE_FILTER, false],
-  'parseWhere(x, DEVICE_FILTER)': [DEVICE_FILTER, true],
-  'parseWhere(x, ACCOUNT_FILTER)': [ACCOUNT_FILTER, true],
+  'parseFilter(x, BOX_FILTER)': [BOX_FILTER, false],
+  'parseFilter(x, ITEM_FILTER)': [ITEM_FILTER, false],
+  'parseWhere(x, ITEM_FILTER)': [ITEM_FILTER, true],
+  'parseWhere(x, BOX_FILTER)': [BOX_FILTER, true],
 };
 
 type Check = (name: string, result: unknown, inputObjects: Set<object>) => void;
@@ -339,7 +310,7 @@ describe('filter parser property inputs', () => {
     const samples = fc.sample(anyInput, { seed: 7, numRuns: 400 });
     const accepted = samples.filter((input) => {
       try {
-        parseFilter(input, ACCOUNT_FILTER);
+        parseFilter(input, BOX_FILTER);
         return true;
       } catch {
         return false;
@@ -365,23 +336,23 @@ describe('filter parser regressions', () => {
   it.each<[string, Parse, unknown]>([
     [
       'a where on "toString" with an operator object (bug: TypeError, a 500 over HTTP)',
-      (x) => parseWhere(x, DEVICE_FILTER),
+      (x) => parseWhere(x, ITEM_FILTER),
       { toString: { gt: 1 } },
     ],
-    ['a where on "valueOf" with an operator object (bug: TypeError)', (x) => parseWhere(x, ACCOUNT_FILTER), { valueOf: { neq: 'a' } }],
+    ['a where on "valueOf" with an operator object (bug: TypeError)', (x) => parseWhere(x, BOX_FILTER), { valueOf: { neq: 'a' } }],
     [
-      'the shrunk counterexample { valueOf: { where: "devices" } } (bug: TypeError)',
-      (x) => parseWhere(x, DEVICE_FILTER),
-      { valueOf: { where: 'devices' } },
+      'the shrunk counterexample { valueOf: { where: "items" } } (bug: TypeError)',
+      (x) => parseWhere(x, ITEM_FILTER),
+      { valueOf: { where: 'items' } },
     ],
     [
       'a filter.where on "hasOwnProperty" with an operator object (bug: TypeError)',
-      (x) => parseFilter(x, ACCOUNT_FILTER),
+      (x) => parseFilter(x, BOX_FILTER),
       { where: { hasOwnProperty: { exists: true } } },
     ],
     [
       'an include of "toString" with a scope where (bug: TypeError)',
-      (x) => parseFilter(x, ACCOUNT_FILTER),
+      (x) => parseFilter(x, BOX_FILTER),
       { include: { relation: 'toString', scope: { where: { a: 1 } } } },
     ],
   ])('throws a 400, not another error, for %s', (_case, parse, input) => {
@@ -389,30 +360,26 @@ describe('filter parser regressions', () => {
   });
 
   it.each<[string, Parse, unknown]>([
-    ['a where on "valueOf" (bug: Object.prototype names pass the field whitelist)', (x) => parseWhere(x, DEVICE_FILTER), { valueOf: null }],
+    ['a where on "valueOf" (bug: Object.prototype names pass the field whitelist)', (x) => parseWhere(x, ITEM_FILTER), { valueOf: null }],
     [
       'a where on "toString" equal to null (bug: Object.prototype names pass the field whitelist)',
-      (x) => parseWhere(x, DEVICE_FILTER),
+      (x) => parseWhere(x, ITEM_FILTER),
       { toString: null },
     ],
-    [
-      'a where on "toString" with a plain value (bug: accepted and silently dropped)',
-      (x) => parseWhere(x, DEVICE_FILTER),
-      { toString: 'x' },
-    ],
+    ['a where on "toString" with a plain value (bug: accepted and silently dropped)', (x) => parseWhere(x, ITEM_FILTER), { toString: 'x' }],
     [
       'an order on "toString" (bug: Object.prototype names pass the field whitelist)',
-      (x) => parseFilter(x, ACCOUNT_FILTER),
+      (x) => parseFilter(x, BOX_FILTER),
       { order: 'toString ASC' },
     ],
     [
       'fields naming "hasOwnProperty" (bug: Object.prototype names pass the field whitelist)',
-      (x) => parseFilter(x, ACCOUNT_FILTER),
+      (x) => parseFilter(x, BOX_FILTER),
       { fields: ['hasOwnProperty'] },
     ],
     [
       'an include of "toString" (bug: Object.prototype names pass the relation whitelist)',
-      (x) => parseFilter(x, ACCOUNT_FILTER),
+      (x) => parseFilter(x, BOX_FILTER),
       { include: 'toString' },
     ],
   ])('refuses with a 400 %s', (_case, parse, input) => {

@@ -105,7 +105,7 @@ export function engineRegexError(
 
 /**
  * MongoDB names the field in `keyValue`; mongo-java-server does not, so fall back to the
- * index name in the message (`index: myId_1 dup key`), whose first segment is the field.
+ * index name in the message (`index: sku_1 dup key`), whose first segment is the field.
  */
 export function duplicateKeyField(error: mongoose.mongo.MongoServerError): string | undefined {
   const keyValue = error.keyValue as Record<string, unknown> | undefined;
@@ -113,7 +113,7 @@ export function duplicateKeyField(error: mongoose.mongo.MongoServerError): strin
   const index =
     /index: ([\w.]+?)(?:_-?1)*\b/.exec(error.message)?.[1] ??
     /dup key: \{ ?"?([\w.]+)"?:/.exec(error.message)?.[1] ??
-    // FerretDB: "Duplicate key violation on the requested collection: Index 'myId_1'"
+    // FerretDB: "Duplicate key violation on the requested collection: Index 'sku_1'"
     /Index '([\w.]+?)(?:_-?1)*'/.exec(error.message)?.[1];
   return index;
 }

@@ -6,7 +6,7 @@ import { type ErrorDetail, type ErrorResponse } from '../dto/error-response.dto.
 /** A JSON body nested deeper than this (objects and arrays) is refused before it is parsed. */
 export const MAX_BODY_DEPTH = 32;
 
-/** The longest id a path may carry: a myId is at most 128 characters, an ObjectId 24. */
+/** The longest id a path may carry: an alternate key is at most 128 characters, an ObjectId 24. */
 export const MAX_PATH_ID_LENGTH = 128;
 
 /** The longest path parameter the router hands to a route; a longer one is refused before routing. */

@@ -3,7 +3,7 @@ import { DocumentBuilder, type HeadersObject, type OpenAPIObject, type ResponseO
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projectRoot } from '../../database/project-root.js';
-import { type ErrorCase, errorBody } from './error-example.js';
+import { type ErrorCase, errorBody, errorCase } from './error-example.js';
 
 type Operation = NonNullable<OpenAPIObject['paths'][string]['get']>;
 type Responses = Operation['responses'];
@@ -56,28 +56,13 @@ export function createOpenApiDocument(app: INestApplication, about: { title: str
   return document;
 }
 
-const MISSING_KEY: ErrorCase = {
-  status: 401,
-  name: 'missingKey',
-  message: 'An API key is required: send Authorization: Bearer <key> or X-API-Key: <key>',
-};
-const INVALID_KEY: ErrorCase = { status: 401, name: 'invalidKey', message: 'The API key is not valid' };
-const READ_ONLY_KEY: ErrorCase = {
-  status: 403,
-  name: 'readOnlyKey',
-  message: 'This API key may only read; writing needs a key with the write role',
-};
-const TOO_MANY: ErrorCase = {
-  status: 429,
-  name: 'tooManyRequests',
-  message: 'Too many requests; retry after the number of seconds in Retry-After',
-};
-const TOO_LARGE: ErrorCase = { status: 413, name: 'bodyTooLarge', message: 'Request body is too large' };
-const NOT_JSON: ErrorCase = {
-  status: 415,
-  name: 'notJson',
-  message: 'Only application/json bodies are accepted (got application/x-www-form-urlencoded)',
-};
+// The errors global parts of the service give on any route (see addGlobalResponses).
+const MISSING_KEY = errorCase(401, 'missingKey', 'An API key is required: send Authorization: Bearer <key> or X-API-Key: <key>');
+const INVALID_KEY = errorCase(401, 'invalidKey', 'The API key is not valid');
+const READ_ONLY_KEY = errorCase(403, 'readOnlyKey', 'This API key may only read; writing needs a key with the write role');
+const TOO_MANY = errorCase(429, 'tooManyRequests', 'Too many requests; retry after the number of seconds in Retry-After');
+const TOO_LARGE = errorCase(413, 'bodyTooLarge', 'Request body is too large');
+const NOT_JSON = errorCase(415, 'notJson', 'Only application/json bodies are accepted (got application/x-www-form-urlencoded)');
 
 function addGlobalResponses(method: (typeof METHODS)[number], operation: Operation): void {
   const isPublic = operation.security !== undefined && operation.security.length === 0;

@@ -1,7 +1,7 @@
 import { type ArgumentMetadata, Injectable, type PipeTransform } from '@nestjs/common';
 import { Types } from 'mongoose';
 import { badRequest } from '../errors.js';
-import { type ErrorCase, fieldError } from '../openapi/error-example.js';
+import { type ErrorCase, malformedParam } from '../openapi/error-example.js';
 
 const OBJECT_ID = /^[0-9a-fA-F]{24}$/;
 export const OBJECT_ID_PATTERN = OBJECT_ID.source;
@@ -12,13 +12,7 @@ export function isObjectIdString(value: unknown): value is string {
 
 /** The 400 for a malformed ObjectId at `path`, as the pipe throws it and the docs show it. */
 export function malformedObjectId(path: string): ErrorCase {
-  return fieldError(
-    400,
-    `malformed${path[0].toUpperCase()}${path.slice(1)}`,
-    path,
-    'invalid_object_id',
-    `${path} must be a 24-character hexadecimal ObjectId`,
-  );
+  return malformedParam(path, 'invalid_object_id', 'a 24-character hexadecimal ObjectId');
 }
 
 /** A malformed `:id` is the client's mistake (400), never a CastError turned into a 500. */

@@ -8,72 +8,59 @@ function node(property: string, constraints?: Record<string, string>, children?:
   return { property, constraints, children };
 }
 
+/** A property with no constraint of its own, holding `children`. */
+const parent = (property: string, ...children: ValidationError[]) => node(property, undefined, children);
+const detail = (path: string, code: string, message: string) => ({ path, code, message });
+
 describe('flattenValidationErrors', () => {
   it.each<[string, ValidationError[], Array<{ path: string; code: string; message: string }>]>([
     ['no errors', [], []],
-    [
-      'a top-level field',
-      [node('name', { isString: 'name must be a string' })],
-      [{ path: 'name', code: 'isString', message: 'name must be a string' }],
-    ],
+    ['a top-level field', [node('name', { isString: 'name must be a string' })], [detail('name', 'isString', 'name must be a string')]],
     [
       'two constraints on one field, in order',
       [node('name', { isLength: 'name is too long', isString: 'name must be a string' })],
-      [
-        { path: 'name', code: 'isLength', message: 'name is too long' },
-        { path: 'name', code: 'isString', message: 'name must be a string' },
-      ],
+      [detail('name', 'isLength', 'name is too long'), detail('name', 'isString', 'name must be a string')],
     ],
-    [
-      'an array element',
-      [node('ids', undefined, [node('2', { isMongoId: 'bad id' })])],
-      [{ path: 'ids[2]', code: 'isMongoId', message: 'bad id' }],
-    ],
+    ['an array element', [parent('ids', node('2', { isMongoId: 'bad id' }))], [detail('ids[2]', 'isMongoId', 'bad id')]],
     [
       'a multi-digit array index',
-      [node('ids', undefined, [node('10', { isString: 'not a string' })])],
-      [{ path: 'ids[10]', code: 'isString', message: 'not a string' }],
+      [parent('ids', node('10', { isString: 'not a string' }))],
+      [detail('ids[10]', 'isString', 'not a string')],
     ],
     [
       'a nested object field',
-      [node('scope', undefined, [node('where', { isObject: 'where must be an object' })])],
-      [{ path: 'scope.where', code: 'isObject', message: 'where must be an object' }],
+      [parent('scope', node('where', { isObject: 'where must be an object' }))],
+      [detail('scope.where', 'isObject', 'where must be an object')],
     ],
     [
       'a field whose name only starts with a digit',
-      [node('scope', undefined, [node('1st', { isString: 'not a string' })])],
-      [{ path: 'scope.1st', code: 'isString', message: 'not a string' }],
+      [parent('scope', node('1st', { isString: 'not a string' }))],
+      [detail('scope.1st', 'isString', 'not a string')],
     ],
     [
       'an object inside an array inside an object',
-      [node('include', undefined, [node('0', undefined, [node('scope', undefined, [node('where', { isObject: 'bad where' })])])])],
-      [{ path: 'include[0].scope.where', code: 'isObject', message: 'bad where' }],
+      [parent('include', parent('0', parent('scope', node('where', { isObject: 'bad where' }))))],
+      [detail('include[0].scope.where', 'isObject', 'bad where')],
     ],
     [
       'an array inside an array',
-      [node('matrix', undefined, [node('1', undefined, [node('0', { isInt: 'not an integer' })])])],
-      [{ path: 'matrix[1][0]', code: 'isInt', message: 'not an integer' }],
+      [parent('matrix', parent('1', node('0', { isInt: 'not an integer' })))],
+      [detail('matrix[1][0]', 'isInt', 'not an integer')],
     ],
     [
       'a parent constraint before its children',
       [node('items', { arrayMaxSize: 'too many items' }, [node('3', { isString: 'not a string' })])],
-      [
-        { path: 'items', code: 'arrayMaxSize', message: 'too many items' },
-        { path: 'items[3]', code: 'isString', message: 'not a string' },
-      ],
+      [detail('items', 'arrayMaxSize', 'too many items'), detail('items[3]', 'isString', 'not a string')],
     ],
     [
       'several siblings, in order',
       [node('a', { isString: 'a bad' }), node('b', { isInt: 'b bad' })],
-      [
-        { path: 'a', code: 'isString', message: 'a bad' },
-        { path: 'b', code: 'isInt', message: 'b bad' },
-      ],
+      [detail('a', 'isString', 'a bad'), detail('b', 'isInt', 'b bad')],
     ],
     [
       'a top-level property that is a digit (a body sent as an array)',
       [node('0', { whitelistValidation: 'property 0 should not exist' })],
-      [{ path: '0', code: 'unknown_property', message: '0 is not a known property' }],
+      [detail('0', 'unknown_property', '0 is not a known property')],
     ],
   ])('flattens %s', (_case, errors, details) => {
     expect(flattenValidationErrors(errors)).toEqual(details);

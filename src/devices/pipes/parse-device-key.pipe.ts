@@ -1,17 +1,11 @@
 import { type ArgumentMetadata, Injectable, type PipeTransform } from '@nestjs/common';
 import { badRequest } from '../../common/errors.js';
-import { type ErrorCase, fieldError } from '../../common/openapi/error-example.js';
+import { type ErrorCase, malformedParam } from '../../common/openapi/error-example.js';
 import { DEVICE_ID_RULE, type DeviceKey, parseDeviceKey } from '../device-key.js';
 
 /** The 400 for a malformed device id at `path`, as the pipe throws it and the docs show it. */
 export function malformedDeviceKey(path: string): ErrorCase {
-  return fieldError(
-    400,
-    `malformed${path[0].toUpperCase()}${path.slice(1)}`,
-    path,
-    'invalid_device_id',
-    `${path} must be ${DEVICE_ID_RULE}`,
-  );
+  return malformedParam(path, 'invalid_device_id', DEVICE_ID_RULE);
 }
 
 /** Accepts a device's ObjectId or its myId wherever a path names a device. */

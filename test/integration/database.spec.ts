@@ -3,10 +3,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mongoose from 'mongoose';
-import { duplicateKeyField } from '../src/common/filters/all-exceptions.filter.js';
-import { installMongoJavaServer, type MongoJavaServer, startMongoJavaServer } from '../src/database/mongo-java-server.js';
-import { resolveDatabase } from '../src/database/resolve-database.js';
-import { createTestApp, type TestApp } from './support/test-app.js';
+import { duplicateKeyField } from '../../src/common/filters/all-exceptions.filter.js';
+import { installMongoJavaServer, type MongoJavaServer, startMongoJavaServer } from '../../src/database/mongo-java-server.js';
+import { resolveDatabase } from '../../src/database/resolve-database.js';
+import { isAlive } from '../support/processes.js';
+import { createTestApp, type TestApp } from '../support/test-app.js';
 
 const ENGINE_TIMEOUT_MS = 90_000;
 
@@ -25,16 +26,6 @@ function childPids(): Set<number> {
     }
   }
   return pids;
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw error;
-  }
 }
 
 const thingSchema = new mongoose.Schema({ label: String, size: Number });
@@ -118,9 +109,9 @@ describe('mongo-java-server', () => {
       async () => {
         const server = await start();
         expect(server.port).toBeGreaterThan(0);
-        expect(isRunning(server.pid)).toBe(true);
+        expect(isAlive(server.pid)).toBe(true);
         await server.stop();
-        expect(isRunning(server.pid)).toBe(false);
+        expect(isAlive(server.pid)).toBe(false);
         expect(() => process.kill(server.pid, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
         await expect(server.stop()).resolves.toBeUndefined();
       },

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { type Types } from 'mongoose';
-import { createTestApp, type TestApp } from './support/test-app.js';
+import { createTestApp, type TestApp } from '../support/test-app.js';
 
 const MY_IDS = ['d1', 'd2', 'd3', 'd4', 'd5'] as const;
 type MyId = (typeof MY_IDS)[number];

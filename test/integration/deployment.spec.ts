@@ -4,10 +4,10 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getMetadataStorage } from 'class-validator';
 import { parse } from 'yaml';
-import { loadConfiguration } from '../src/config/configuration.js';
-import { EnvironmentVariables } from '../src/config/env.validation.js';
+import { loadConfiguration } from '../../src/config/configuration.js';
+import { EnvironmentVariables } from '../../src/config/env.validation.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const read = (file: string) => readFileSync(`${ROOT}${file}`, 'utf8');
 
 type Environment = Record<string, string | null>;

@@ -1,11 +1,22 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { getConnectionToken } from '@nestjs/mongoose';
 import { type INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { type Connection, Types } from 'mongoose';
-import { relationConfig } from '../src/config/config.module.js';
-import { IntegrityModule } from '../src/integrity/integrity.module.js';
-import { IntegrityService } from '../src/integrity/integrity.service.js';
+import { relationConfig } from '../../src/config/config.module.js';
+import { IntegrityModule } from '../../src/integrity/integrity.module.js';
+import { IntegrityService } from '../../src/integrity/integrity.service.js';
+
+/** `npm run integrity`'s command line, run as the built command (dist/integrity/main.js). */
+const CLI = join(import.meta.dirname, '..', '..', 'dist', 'integrity', 'main.js');
+
+function integrityCommand(...args: string[]) {
+  // No MONGODB_URI: a run that reached the database would start an engine; these must not.
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME };
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env, timeout: 20_000 });
+}
 
 describe('Integrity check (npm run integrity)', () => {
   let context: INestApplicationContext;
@@ -87,5 +98,25 @@ describe('Integrity check (npm run integrity)', () => {
     expect((await accounts.findOne({ _id: all.insertedId }))?.deviceIds.map(String)).toEqual([c, a, b].map(String));
     expect((await accounts.findOne({ _id: fine.insertedId }))?.deviceIds.map(String)).toEqual([String(d)]);
     expect((await integrity.check({ fix: false })).damaged).toEqual([]);
+  });
+});
+
+describe('npm run integrity -- --help (bug: it printed "Unknown option --help")', () => {
+  it.each(['--help', '-h'])('%s prints what the command does, its options and exit codes, and exits 0', (flag) => {
+    const result = integrityCommand(flag);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toMatch(/^Usage: npm run integrity -- \[--fix\] \[--json\]/);
+    for (const text of ['dangling', 'repeated', '--fix', '--json', '--help', 'MONGODB_URI', 'DATA_DIR', 'Exit status']) {
+      expect(result.stdout).toContain(text);
+    }
+  });
+
+  it('refuses an unknown option with exit code 2, naming it and pointing at --help', () => {
+    const result = integrityCommand('--fxi');
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/'--fxi'/);
+    expect(result.stderr).toContain('--help');
   });
 });
