@@ -77,7 +77,9 @@ export function DevicePositionQuery(): ParameterDecorator {
         'Where the devices go in deviceIds: `start`, `end`, or `before:<device>` / `after:<device>` next to a linked device ' +
         '(ObjectId or myId). Devices already linked move there. Without it, new devices are appended and linked ones stay where they are.',
       schema: { type: 'string', pattern: `^(?:start|end|(?:before|after):${DEVICE_KEY_PATTERN.slice(1, -1)})$` },
+      // The first example is empty: Swagger UI fills a parameter in with it when trying a route.
       examples: {
+        none: { summary: 'Not given: new devices at the end, linked ones where they are', value: '' },
         start: { summary: 'First', value: 'start' },
         before: { summary: 'Just before lamp-hall', value: 'before:lamp-hall' },
         after: { summary: 'Just after a device named by ObjectId', value: `after:${EXAMPLE_DEVICE_OBJECT_ID}` },

@@ -52,6 +52,15 @@ class EntityTagInterceptor implements NestInterceptor {
   }
 }
 
+/**
+ * Named examples of a conditional header, the first empty: Swagger UI's "Try it out" fills a
+ * parameter in with its (first) example, and a sample ETag sent by default would make every
+ * try a 412 or a 304.
+ */
+function unlessChosen(absent: string, present: string) {
+  return { none: { summary: absent, value: '' }, tag: { summary: present, value: EXAMPLE_TAG } };
+}
+
 const ETAG_HEADER = {
   ETag: {
     description:
@@ -91,7 +100,8 @@ export function ConditionalRead(): MethodDecorator {
       name: 'If-None-Match',
       required: false,
       description: 'ETags of versions the client holds (or `*`): if the document is still at one of them, the answer is 304 without a body',
-      schema: { type: 'string', example: EXAMPLE_TAG },
+      schema: { type: 'string' },
+      examples: unlessChosen('Not sent: always the document', 'Only if it changed since this version'),
     }),
     ApiResponse({
       status: 304,
@@ -121,7 +131,8 @@ export function IfMatch(resource: string): ParameterDecorator {
       description:
         'Write only if the document is still at this version: its ETag (several, comma-separated, or `*` for any). ' +
         'Otherwise 412 and nothing is written.',
-      schema: { type: 'string', example: EXAMPLE_TAG },
+      schema: { type: 'string' },
+      examples: unlessChosen('Not sent: write whatever the version', 'Only if still at this version'),
     }),
     ApiErrors(
       { status: 400, name: 'malformedIfMatch', ...malformedEntityTags('If-Match') },

@@ -1,4 +1,4 @@
-import { type HydratedDocument, type InsertManyOptions, type Model } from 'mongoose';
+import { type HydratedDocument, type Model } from 'mongoose';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyModel = Model<any>;
@@ -14,13 +14,15 @@ export function timeLimit(model: AnyModel): { maxTimeMS?: number } {
 }
 
 /**
- * Creates one document, with the time limit on its insert. `Model.create` saves, and a save
- * passes the driver no `maxTimeMS`; `insertMany` validates and applies defaults and timestamps
- * the same way and hands its options to the driver.
+ * Creates one document, with the time limit on its insert. This is what `Model.create` does
+ * (defaults, validation, timestamps, then the driver's insertOne, whose errors are the ones the
+ * exception filter maps), except that a save hands the driver no `maxTimeMS`. The schemas have
+ * no save middleware to miss.
  */
-export async function insertOne<T>(model: Model<T>, document: Partial<T>): Promise<HydratedDocument<T>> {
-  // Mongoose's types leave out maxTimeMS, which it passes on to the driver with the rest.
-  const options = timeLimit(model as AnyModel) as InsertManyOptions;
-  const [created] = await model.insertMany([document], options);
-  return created as HydratedDocument<T>;
+export async function insertOne<T>(model: Model<T>, fields: Partial<T>): Promise<HydratedDocument<T>> {
+  const document = new model(fields);
+  await document.validate();
+  (document as unknown as { initializeTimestamps?: () => void }).initializeTimestamps?.();
+  await model.collection.insertOne(document.toBSON() as never, timeLimit(model as AnyModel));
+  return document;
 }
