@@ -752,18 +752,13 @@ describe('Account devices', () => {
 });
 
 describe('Account devices with a limit of 3 devices per account', () => {
-  let t: TestApp;
+  const app = appUnderTest({ config: { relation: { maxDevicesPerAccount: 3 } } });
   let account: string;
   let ids: string[];
 
-  beforeAll(async () => {
-    t = await createTestApp({ config: { relation: { maxDevicesPerAccount: 3 } } });
-  });
-  afterAll(() => t.close());
   beforeEach(async () => {
-    await t.clear();
-    ids = await seedDevices(t, ['d1', 'd2', 'd3', 'd4']);
-    account = (await t.accounts.create({ name: 'full', deviceIds: ids.slice(0, 3) }))._id.toHexString();
+    ids = await seedDevices(app.t, ['d1', 'd2', 'd3', 'd4']);
+    account = (await app.t.accounts.create({ name: 'full', deviceIds: ids.slice(0, 3) }))._id.toHexString();
   });
 
   describe('PUT /api/accounts/:id/devices/rel/:fk', () => {
@@ -771,21 +766,21 @@ describe('Account devices with a limit of 3 devices per account', () => {
       ['ObjectId', () => ids[3]],
       ['myId', () => 'd4'],
     ])('answers 422 too_many_devices for a new device by %s on a full account, and writes nothing', async (_case, fk) => {
-      const res = await request(t.http).put(`/api/accounts/${account}/devices/rel/${fk()}`).expect(422);
+      const res = await request(app.t.http).put(`/api/accounts/${account}/devices/rel/${fk()}`).expect(422);
       expectError(res, 422, [{ path: 'fk', code: 'too_many_devices' }]);
-      expect(await storedIds(t, account)).toEqual(ids.slice(0, 3));
+      expect(await storedIds(app.t, account)).toEqual(ids.slice(0, 3));
     });
 
     it('answers 200 for a device the full account already holds, and keeps one copy', async () => {
-      const res = await request(t.http).put(`/api/accounts/${account}/devices/rel/d2`).expect(200);
+      const res = await request(app.t.http).put(`/api/accounts/${account}/devices/rel/d2`).expect(200);
       expect(res.body._id).toBe(ids[1]);
-      expect(await storedIds(t, account)).toEqual(ids.slice(0, 3));
+      expect(await storedIds(app.t, account)).toEqual(ids.slice(0, 3));
     });
 
     it('links again once an unlink has made room', async () => {
-      await request(t.http).delete(`/api/accounts/${account}/devices/rel/d1`).expect(204);
-      await request(t.http).put(`/api/accounts/${account}/devices/rel/d4`).expect(200);
-      expect(await storedIds(t, account)).toEqual([ids[1], ids[2], ids[3]]);
+      await request(app.t.http).delete(`/api/accounts/${account}/devices/rel/d1`).expect(204);
+      await request(app.t.http).put(`/api/accounts/${account}/devices/rel/d4`).expect(200);
+      expect(await storedIds(app.t, account)).toEqual([ids[1], ids[2], ids[3]]);
     });
   });
 });

@@ -497,45 +497,40 @@ describe('Accounts', () => {
 });
 
 describe('Accounts with a limit of 3 devices per account', () => {
-  let t: TestApp;
+  const app = appUnderTest({ config: { relation: { maxDevicesPerAccount: 3 } } });
   let ids: string[];
 
-  beforeAll(async () => {
-    t = await createTestApp({ config: { relation: { maxDevicesPerAccount: 3 } } });
-  });
-  afterAll(() => t.close());
   beforeEach(async () => {
-    await t.clear();
-    ids = await seedDevices(t, ['d1', 'd2', 'd3', 'd4']);
+    ids = await seedDevices(app.t, ['d1', 'd2', 'd3', 'd4']);
   });
 
   const tooMany = [{ path: 'deviceIds', code: 'too_many_devices' }];
 
   describe('POST /api/accounts', () => {
     it('accepts exactly the limit', async () => {
-      const res = await request(t.http)
+      const res = await request(app.t.http)
         .post('/api/accounts')
         .send({ name: 'full', deviceIds: ids.slice(0, 3) })
         .expect(201);
-      expect((await t.accounts.findById(res.body._id).lean())?.deviceIds.map(String)).toEqual(ids.slice(0, 3));
+      expect((await app.t.accounts.findById(res.body._id).lean())?.deviceIds.map(String)).toEqual(ids.slice(0, 3));
     });
 
     it('answers 422 too_many_devices over the limit, and writes nothing', async () => {
-      const res = await request(t.http)
+      const res = await request(app.t.http)
         .post('/api/accounts')
         .send({ name: 'over', deviceIds: ['d1', 'd2', 'd3', 'd4'] })
         .expect(422);
       expectError(res, 422, tooMany);
-      expect(await t.accounts.countDocuments()).toBe(0);
+      expect(await app.t.accounts.countDocuments()).toBe(0);
     });
   });
 
   describe('PATCH /api/accounts/:id', () => {
     it('answers 422 too_many_devices over the limit, and changes nothing', async () => {
-      const account = await t.accounts.create({ name: 'keep', deviceIds: [ids[0]] });
-      const res = await request(t.http).patch(`/api/accounts/${account._id}`).send({ name: 'changed', deviceIds: ids }).expect(422);
+      const account = await app.t.accounts.create({ name: 'keep', deviceIds: [ids[0]] });
+      const res = await request(app.t.http).patch(`/api/accounts/${account._id}`).send({ name: 'changed', deviceIds: ids }).expect(422);
       expectError(res, 422, tooMany);
-      const stored = await t.accounts.findById(account._id).lean();
+      const stored = await app.t.accounts.findById(account._id).lean();
       expect(stored?.name).toBe('keep');
       expect(stored?.deviceIds.map(String)).toEqual([ids[0]]);
     });
@@ -543,10 +538,10 @@ describe('Accounts with a limit of 3 devices per account', () => {
 
   describe('PUT /api/accounts/:id', () => {
     it('answers 422 too_many_devices over the limit, and changes nothing', async () => {
-      const account = await t.accounts.create({ name: 'keep', deviceIds: [ids[1]] });
-      const res = await request(t.http).put(`/api/accounts/${account._id}`).send({ name: 'changed', deviceIds: ids }).expect(422);
+      const account = await app.t.accounts.create({ name: 'keep', deviceIds: [ids[1]] });
+      const res = await request(app.t.http).put(`/api/accounts/${account._id}`).send({ name: 'changed', deviceIds: ids }).expect(422);
       expectError(res, 422, tooMany);
-      const stored = await t.accounts.findById(account._id).lean();
+      const stored = await app.t.accounts.findById(account._id).lean();
       expect(stored?.name).toBe('keep');
       expect(stored?.deviceIds.map(String)).toEqual([ids[1]]);
     });

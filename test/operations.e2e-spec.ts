@@ -299,7 +299,7 @@ describe('Every database operation carries a server-side time limit', () => {
     let uri = process.env.MONGODB_URI!;
     // mongo-java-server runs an abandoned query on to its end, on an I/O thread that some of its
     // connections share: on the run's engine that would hold up other test files for seconds.
-    // There this file gets an engine of its own.
+    // There these tests get an engine of their own.
     if (runEngine === 'mongo-java-server') {
       ownEngine = await startMongoJavaServer();
       uri = `mongodb://127.0.0.1:${ownEngine.port}/time-limits`;
