@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { type Db, MongoClient, ObjectId } from 'mongodb';
 import { Types } from 'mongoose';
-import request from 'supertest';
+import request, { type Response } from 'supertest';
 import { createAccount, createDevice, createDevices, type DeviceBody, myIds, seedDevices, storedIds } from './support/bodies.js';
+import { CommandRecorder, type SentCommand } from './support/commands.js';
+import { eventually } from './support/eventually.js';
 import { expectError, json } from './support/http.js';
-import { createTestApp, type TestApp } from './support/test-app.js';
+import { appUnderTest, createTestApp, type TestApp } from './support/test-app.js';
 
 const UNKNOWN_ID = '0123456789abcdef01234567';
 const MALFORMED_FKS = [['bad id!'], ['rel'], ['x'.repeat(129)], ['a,b']];
@@ -749,18 +752,13 @@ describe('Account devices', () => {
 });
 
 describe('Account devices with a limit of 3 devices per account', () => {
-  let t: TestApp;
+  const app = appUnderTest({ config: { relation: { maxDevicesPerAccount: 3 } } });
   let account: string;
   let ids: string[];
 
-  beforeAll(async () => {
-    t = await createTestApp({ config: { relation: { maxDevicesPerAccount: 3 } } });
-  });
-  afterAll(() => t.close());
   beforeEach(async () => {
-    await t.clear();
-    ids = await seedDevices(t, ['d1', 'd2', 'd3', 'd4']);
-    account = (await t.accounts.create({ name: 'full', deviceIds: ids.slice(0, 3) }))._id.toHexString();
+    ids = await seedDevices(app.t, ['d1', 'd2', 'd3', 'd4']);
+    account = (await app.t.accounts.create({ name: 'full', deviceIds: ids.slice(0, 3) }))._id.toHexString();
   });
 
   describe('PUT /api/accounts/:id/devices/rel/:fk', () => {
@@ -768,21 +766,492 @@ describe('Account devices with a limit of 3 devices per account', () => {
       ['ObjectId', () => ids[3]],
       ['myId', () => 'd4'],
     ])('answers 422 too_many_devices for a new device by %s on a full account, and writes nothing', async (_case, fk) => {
-      const res = await request(t.http).put(`/api/accounts/${account}/devices/rel/${fk()}`).expect(422);
+      const res = await request(app.t.http).put(`/api/accounts/${account}/devices/rel/${fk()}`).expect(422);
       expectError(res, 422, [{ path: 'fk', code: 'too_many_devices' }]);
-      expect(await storedIds(t, account)).toEqual(ids.slice(0, 3));
+      expect(await storedIds(app.t, account)).toEqual(ids.slice(0, 3));
     });
 
     it('answers 200 for a device the full account already holds, and keeps one copy', async () => {
-      const res = await request(t.http).put(`/api/accounts/${account}/devices/rel/d2`).expect(200);
+      const res = await request(app.t.http).put(`/api/accounts/${account}/devices/rel/d2`).expect(200);
       expect(res.body._id).toBe(ids[1]);
-      expect(await storedIds(t, account)).toEqual(ids.slice(0, 3));
+      expect(await storedIds(app.t, account)).toEqual(ids.slice(0, 3));
     });
 
     it('links again once an unlink has made room', async () => {
-      await request(t.http).delete(`/api/accounts/${account}/devices/rel/d1`).expect(204);
-      await request(t.http).put(`/api/accounts/${account}/devices/rel/d4`).expect(200);
-      expect(await storedIds(t, account)).toEqual([ids[1], ids[2], ids[3]]);
+      await request(app.t.http).delete(`/api/accounts/${account}/devices/rel/d1`).expect(204);
+      await request(app.t.http).put(`/api/accounts/${account}/devices/rel/d4`).expect(200);
+      expect(await storedIds(app.t, account)).toEqual([ids[1], ids[2], ids[3]]);
     });
   });
+});
+
+describe('Link at a position', () => {
+  const app = appUnderTest();
+  let devices: Record<string, DeviceBody>;
+
+  beforeEach(async () => {
+    devices = {};
+    for (const myId of ['a', 'b', 'c', 'x', 'y', 'z']) devices[myId] = await app.api.device(myId);
+  });
+
+  const link = (account: string, fk: string, position?: string) =>
+    request(app.t.http)
+      .put(`/api/accounts/${account}/devices/rel/${fk}`)
+      .query(position === undefined ? {} : { position });
+  const linkMany = (account: string, ids: string[], position?: string) =>
+    request(app.t.http)
+      .post(`/api/accounts/${account}/devices/rel`)
+      .query(position === undefined ? {} : { position })
+      .send({ ids });
+  const stored = async (account: string) => {
+    const ids = (await app.t.accounts.findById(account).lean())!.deviceIds.map(String);
+    const myIdOf = new Map(Object.values(devices).map((device) => [device._id, device.myId]));
+    return ids.map((id) => myIdOf.get(id) ?? id);
+  };
+
+  describe('PUT /api/accounts/:id/devices/rel/:fk?position=', () => {
+    it.each([
+      ['start', ['x', 'a', 'b', 'c']],
+      ['end', ['a', 'b', 'c', 'x']],
+      ['before:b', ['a', 'x', 'b', 'c']],
+      ['after:b', ['a', 'b', 'x', 'c']],
+      ['before:a', ['x', 'a', 'b', 'c']],
+      ['after:c', ['a', 'b', 'c', 'x']],
+    ])('puts a new device at %s', async (position, expected) => {
+      const account = await app.api.account('home', ['a', 'b', 'c']);
+      const res = await link(account._id, 'x', position).expect(200);
+      expect(res.body).toMatchObject({ _id: devices.x._id, myId: 'x' });
+      expect(await stored(account._id)).toEqual(expected);
+      expect(await app.api.myIds(account._id)).toEqual(expected);
+    });
+
+    it('names the device and the anchor by ObjectId or myId alike', async () => {
+      const account = await app.api.account('home', ['a', 'b']);
+      await link(account._id, devices.x._id, `before:${devices.b._id}`).expect(200);
+      await link(account._id, 'y', `after:${devices.a._id}`).expect(200);
+      await link(account._id, devices.z._id, 'after:b').expect(200);
+      expect(await stored(account._id)).toEqual(['a', 'y', 'x', 'b', 'z']);
+    });
+
+    it('leaves a linked device where it is without a position, and moves it with one', async () => {
+      const account = await app.api.account('home', ['a', 'b', 'c', 'x']);
+      await link(account._id, 'b').expect(200);
+      expect(await stored(account._id)).toEqual(['a', 'b', 'c', 'x']);
+      await link(account._id, 'b', 'start').expect(200);
+      expect(await stored(account._id)).toEqual(['b', 'a', 'c', 'x']);
+      await link(account._id, 'b', 'end').expect(200);
+      expect(await stored(account._id)).toEqual(['a', 'c', 'x', 'b']);
+      await link(account._id, 'b', 'before:c').expect(200);
+      expect(await stored(account._id)).toEqual(['a', 'b', 'c', 'x']);
+      await link(account._id, 'a', 'after:x').expect(200);
+      expect(await stored(account._id)).toEqual(['b', 'c', 'x', 'a']);
+    });
+
+    it.each(['start', 'end', 'before:c', 'after:a'])(
+      'is idempotent at %s: asked again, the list and its ETag stay as they are',
+      async (position) => {
+        const account = await app.api.account('home', ['a', 'b', 'c']);
+        await link(account._id, 'x', position).expect(200);
+        const once = await stored(account._id);
+        const etag = await app.api.etag(`/api/accounts/${account._id}`);
+        await link(account._id, 'x', position).expect(200);
+        await link(account._id, devices.x._id, position).expect(200);
+        expect(await stored(account._id)).toEqual(once);
+        expect(await app.api.etag(`/api/accounts/${account._id}`)).toBe(etag);
+      },
+    );
+
+    it.each([
+      ['a word it does not know', 'middle'],
+      ['an empty anchor', 'before:'],
+      ['an anchor that is no device id', 'after:has space'],
+      ['an anchor that is a route word', 'before:count'],
+      ['the wrong case', 'START'],
+      ['no side', ':b'],
+    ])('answers 400 naming position for %s, and changes nothing', async (_case, position) => {
+      const account = await app.api.account('home', ['a', 'b']);
+      expectError(await link(account._id, 'x', position), 400, { including: [{ path: 'position', code: 'invalid_position' }] });
+      expect(await stored(account._id)).toEqual(['a', 'b']);
+    });
+
+    it('answers 400 naming position when it is given twice', async () => {
+      const account = await app.api.account('home', ['a', 'b']);
+      const res = await request(app.t.http).put(`/api/accounts/${account._id}/devices/rel/x?position=start&position=end`);
+      expectError(res, 400, { including: [{ path: 'position', code: 'invalid_position' }] });
+      expect(await stored(account._id)).toEqual(['a', 'b']);
+    });
+
+    it.each([
+      ['a device that is not linked', 'before:c', 'anchor_not_linked'],
+      ['a device that does not exist (myId)', 'after:nowhere', 'anchor_not_linked'],
+      ['a device that does not exist (ObjectId)', `after:${UNKNOWN_ID}`, 'anchor_not_linked'],
+      ['the device being linked', 'before:x', 'anchor_placed'],
+    ])('answers 422 naming position for an anchor that is %s, and changes nothing', async (_case, position, code) => {
+      const account = await app.api.account('home', ['a', 'b', 'x']);
+      const etag = await app.api.etag(`/api/accounts/${account._id}`);
+      expectError(await link(account._id, 'x', position), 422, { including: [{ path: 'position', code }] });
+      expectError(await link(account._id, 'y', position === 'before:x' ? 'before:y' : position), 422, {
+        including: [{ path: 'position', code }],
+      });
+      expect(await stored(account._id)).toEqual(['a', 'b', 'x']);
+      expect(await app.api.etag(`/api/accounts/${account._id}`)).toBe(etag);
+    });
+
+    it.each(['start', 'end', 'after:a'])('answers 404 for an unknown device at %s and leaves the list as it was', async (position) => {
+      const account = await app.api.account('home', ['a', 'b']);
+      expect((await link(account._id, UNKNOWN_ID, position)).status).toBe(404);
+      expect((await link(account._id, 'nowhere', position)).status).toBe(404);
+      expect(await stored(account._id)).toEqual(['a', 'b']);
+    });
+
+    it('answers 404 for an unknown account', async () => {
+      const res = await link(UNKNOWN_ID, 'x', 'start');
+      expect(res.status).toBe(404);
+      expect(res.body.message).toBe(`Account ${UNKNOWN_ID} not found`);
+    });
+  });
+
+  describe('POST /api/accounts/:id/devices/rel?position=', () => {
+    it.each([
+      ['start', ['x', 'y', 'a', 'b', 'c']],
+      ['end', ['a', 'b', 'c', 'x', 'y']],
+      ['before:b', ['a', 'x', 'y', 'b', 'c']],
+      ['after:b', ['a', 'b', 'x', 'y', 'c']],
+    ])('places new devices at %s as one block, in the order given', async (position, expected) => {
+      const account = await app.api.account('home', ['a', 'b', 'c']);
+      const res = await linkMany(account._id, ['x', devices.y._id], position).expect(200);
+      expect(res.body.deviceIds).toEqual(expected.map((myId) => devices[myId]._id));
+      expect(res.headers.etag).toBe(await app.api.etag(`/api/accounts/${account._id}`));
+      expect(await stored(account._id)).toEqual(expected);
+    });
+
+    it('moves the linked ones among them into the block; without a position they stay and new ones are appended', async () => {
+      const account = await app.api.account('home', ['a', 'b', 'c', 'x']);
+      await linkMany(account._id, ['y', 'c', 'a']).expect(200);
+      expect(await stored(account._id)).toEqual(['a', 'b', 'c', 'x', 'y']);
+      await linkMany(account._id, ['y', 'c', 'a'], 'after:x').expect(200);
+      expect(await stored(account._id)).toEqual(['b', 'x', 'y', 'c', 'a']);
+      await linkMany(account._id, ['a', 'b'], 'start').expect(200);
+      expect(await stored(account._id)).toEqual(['a', 'b', 'x', 'y', 'c']);
+      // The same request again finds everything in place and writes nothing.
+      const etag = await app.api.etag(`/api/accounts/${account._id}`);
+      await linkMany(account._id, ['a', 'b'], 'start').expect(200);
+      expect(await app.api.etag(`/api/accounts/${account._id}`)).toBe(etag);
+    });
+
+    it('is all or nothing: an unknown id among them is a 422 naming it, and nothing moves', async () => {
+      const account = await app.api.account('home', ['a', 'b', 'c']);
+      expectError(await linkMany(account._id, ['c', 'nowhere', 'x'], 'start'), 422, {
+        including: [{ path: 'ids[1]', code: 'unknown_device' }],
+      });
+      expect(await stored(account._id)).toEqual(['a', 'b', 'c']);
+    });
+
+    it('answers 422 naming position for an anchor among the ids placed, or not linked, even with no ids, and changes nothing', async () => {
+      const account = await app.api.account('home', ['a', 'b', 'c']);
+      expectError(await linkMany(account._id, ['x', 'b'], 'after:b'), 422, { including: [{ path: 'position', code: 'anchor_placed' }] });
+      expectError(await linkMany(account._id, ['x'], 'after:y'), 422, { including: [{ path: 'position', code: 'anchor_not_linked' }] });
+      expectError(await linkMany(account._id, [], 'after:y'), 422, { including: [{ path: 'position', code: 'anchor_not_linked' }] });
+      expect(await stored(account._id)).toEqual(['a', 'b', 'c']);
+    });
+
+    it('is documented on both link routes, with a pattern that admits its examples and refuses what the service refuses', async () => {
+      interface Parameter {
+        name: string;
+        in: string;
+        schema: { pattern: string };
+        examples: Record<string, { value: string }>;
+      }
+      const { paths } = (await request(app.t.http).get('/docs-json').expect(200)).body as {
+        paths: Record<string, Record<string, { parameters: Parameter[]; responses: Record<string, unknown> }>>;
+      };
+      for (const [method, path] of [
+        ['put', '/api/accounts/{id}/devices/rel/{fk}'],
+        ['post', '/api/accounts/{id}/devices/rel'],
+      ]) {
+        const position = paths[path][method].parameters.find((parameter) => parameter.name === 'position')!;
+        expect(position.in).toBe('query');
+        const pattern = new RegExp(position.schema.pattern);
+        for (const { value } of Object.values(position.examples)) expect(pattern.test(value)).toBe(true);
+        for (const value of ['middle', 'before:', 'after:count', 'START', 'before:has space']) expect(pattern.test(value)).toBe(false);
+        expect(JSON.stringify(paths[path][method].responses['422'])).toContain('anchor_not_linked');
+        expect(JSON.stringify(paths[path][method].responses['400'])).toContain('invalid_position');
+      }
+    });
+
+    it('answers 400 naming position for a malformed one before it looks at the ids', async () => {
+      const account = await app.api.account('home', ['a']);
+      expectError(await linkMany(account._id, ['nowhere'], 'first'), 400, { including: [{ path: 'position', code: 'invalid_position' }] });
+      expect(await stored(account._id)).toEqual(['a']);
+    });
+  });
+});
+
+describe('Link at a position, at the size limit', () => {
+  const app = appUnderTest({ config: { relation: { maxDevicesPerAccount: 3 } } });
+
+  beforeEach(async () => {
+    for (const myId of ['a', 'b', 'c', 'x', 'y']) await app.api.device(myId);
+  });
+
+  it.each(['start', 'end', 'before:b', 'after:b'])(
+    'refuses a new device at %s in a full list (422), and still moves a linked one there',
+    async (position) => {
+      const account = await app.api.account('full', ['a', 'b', 'c']);
+      const refused = await request(app.t.http).put(`/api/accounts/${account._id}/devices/rel/x`).query({ position });
+      expectError(refused, 422, { including: [{ path: 'fk', code: 'too_many_devices' }] });
+      const many = await request(app.t.http)
+        .post(`/api/accounts/${account._id}/devices/rel`)
+        .query({ position })
+        .send({ ids: ['x'] });
+      expectError(many, 422, { including: [{ path: 'ids', code: 'too_many_devices' }] });
+      expect(await app.api.myIds(account._id)).toEqual(['a', 'b', 'c']);
+
+      const mover = position.endsWith(':b') ? 'c' : 'b';
+      await request(app.t.http).put(`/api/accounts/${account._id}/devices/rel/${mover}`).query({ position }).expect(200);
+      expect((await app.api.myIds(account._id)).sort()).toEqual(['a', 'b', 'c']);
+    },
+  );
+
+  it('admits new ids up to the limit exactly, with one place left', async () => {
+    const account = await app.api.account('almost', ['a']);
+    await request(app.t.http)
+      .post(`/api/accounts/${account._id}/devices/rel`)
+      .query({ position: 'start' })
+      .send({ ids: ['x', 'y'] })
+      .expect(200);
+    expect(await app.api.myIds(account._id)).toEqual(['x', 'y', 'a']);
+    const over = await request(app.t.http)
+      .post(`/api/accounts/${account._id}/devices/rel`)
+      .query({ position: 'before:a' })
+      .send({ ids: ['b'] });
+    expectError(over, 422, { including: [{ path: 'ids', code: 'too_many_devices' }] });
+  });
+});
+
+describe('Link at a position under concurrent requests', () => {
+  const app = appUnderTest({}, { listening: true });
+
+  /**
+   * Sends a request until it gets an answer other than 503 (the relation gives up on a list
+   * that keeps changing under it and says so; a client tries again), at most 5 times.
+   */
+  async function settled(send: () => Promise<Response>, busy: { count: number }): Promise<Response> {
+    for (let attempt = 1; ; attempt += 1) {
+      const res = await send();
+      if (res.status !== 503 || attempt === 5) return res;
+      busy.count += 1;
+    }
+  }
+
+  it('keeps every device exactly once, each on its side of the anchor, over 6 rounds of 12 mixed links', async () => {
+    await app.api.device('anchor');
+    const account = (await app.api.account('busy', ['anchor']))._id;
+    const positions = ['start', 'end', 'before:anchor', 'after:anchor'];
+    const side = new Map<string, 'before' | 'after'>();
+    const busy = { count: 0 };
+    for (let round = 0; round < 6; round += 1) {
+      const fresh = await Promise.all(Array.from({ length: 12 }, (_, i) => app.api.device(`r${round}-${i}`)));
+      // Half named by ObjectId, half by myId; each position taken by three of the twelve.
+      const calls = fresh.map((device, i) => {
+        const position = positions[(i + round) % positions.length];
+        side.set(device.myId, position === 'start' || position === 'before:anchor' ? 'before' : 'after');
+        const fk = i % 2 === 0 ? device._id : device.myId;
+        return () => settled(() => request(app.server).put(`/api/accounts/${account}/devices/rel/${fk}`).query({ position }), busy);
+      });
+      const responses = await Promise.all(calls.map((call) => call()));
+      expect(responses.map((res) => res.status)).toEqual(fresh.map(() => 200));
+    }
+
+    const myIds = await app.api.myIds(account);
+    expect(myIds).toHaveLength(6 * 12 + 1);
+    expect(new Set(myIds).size).toBe(myIds.length);
+    const anchorAt = myIds.indexOf('anchor');
+    const misplaced = myIds.filter((myId, index) => myId !== 'anchor' && (index < anchorAt ? 'before' : 'after') !== side.get(myId));
+    expect(misplaced).toEqual([]);
+    const stored = (await app.t.accounts.findById(account).lean())!.deviceIds.map(String);
+    expect(new Set(stored).size).toBe(6 * 12 + 1);
+    // Printed for the record: how often the compare-and-set gave up (503) and a retry went through.
+    console.log(`concurrent positioned links: ${busy.count} answers 503 retried`);
+  });
+
+  it('loses no device when moves race links of new devices on one list, over 6 rounds', async () => {
+    const names = ['m0', 'm1', 'm2', 'm3'];
+    for (const myId of names) await app.api.device(myId);
+    const account = (await app.api.account('moving', names))._id;
+    const busy = { count: 0 };
+    for (let round = 0; round < 6; round += 1) {
+      const fresh = await Promise.all(Array.from({ length: 4 }, (_, i) => app.api.device(`n${round}-${i}`)));
+      const moves = names.map(
+        (myId, i) => () =>
+          settled(
+            () =>
+              request(app.server)
+                .put(`/api/accounts/${account}/devices/rel/${myId}`)
+                .query({ position: i % 2 === 0 ? 'start' : `after:${names[(i + 1) % names.length]}` }),
+            busy,
+          ),
+      );
+      const links = fresh.map(
+        (device, i) => () =>
+          settled(
+            () =>
+              request(app.server)
+                .post(`/api/accounts/${account}/devices/rel`)
+                .query(i % 2 === 0 ? {} : { position: 'end' })
+                .send({ ids: [device.myId] }),
+            busy,
+          ),
+      );
+      const responses = await Promise.all([...moves, ...links].map((call) => call()));
+      expect(responses.map((res) => res.status)).toEqual([...moves, ...links].map(() => 200));
+      const myIds = await app.api.myIds(account);
+      expect(myIds).toHaveLength(names.length + 4 * (round + 1));
+      expect(new Set(myIds).size).toBe(myIds.length);
+    }
+    console.log(`concurrent moves and links: ${busy.count} answers 503 retried`);
+  });
+
+  it('leaves no account referencing a device deleted while it is linked at positions, over 10 rounds', async () => {
+    await app.api.device('keeper');
+    const accounts = [(await app.api.account('p', ['keeper']))._id, (await app.api.account('q', ['keeper']))._id];
+    const positions = ['start', 'end', 'before:keeper', 'after:keeper'];
+    for (let round = 0; round < 10; round += 1) {
+      const device = await app.api.device(`doomed-${round}`);
+      const links = accounts.flatMap((account) =>
+        positions.map(
+          (position, i) => () =>
+            request(app.server)
+              .put(`/api/accounts/${account}/devices/rel/${i % 2 === 0 ? device._id : device.myId}`)
+              .query({ position }),
+        ),
+      );
+      const remove = () => request(app.server).delete(`/api/devices/${device._id}`);
+      const calls = [...links];
+      calls.splice(round % (links.length + 1), 0, remove);
+      const responses = await Promise.all(calls.map((call) => call()));
+      for (const res of responses) expect([200, 404]).toContain(res.status);
+      expect(await app.t.accounts.countDocuments({ deviceIds: device._id })).toBe(0);
+    }
+    for (const account of accounts) expect(await app.api.myIds(account)).toEqual(['keeper']);
+  });
+});
+
+/**
+ * The relation's long-list operations cost a number of database commands that grows with the
+ * list, in batches, never a command per id, and carry each id a bounded number of times, never
+ * the whole list per batch: counted on the wire at 1,000 and 5,000 references. (How long they
+ * take is the benchmark's: bench/.)
+ */
+
+const SIZES = [1_000, 5_000] as const;
+/** Linear growth from 1,000 to 5,000 is at most 5×; a quadratic cost would be 25×. */
+const GROWTH_BOUND = 5.5;
+/** Batched: at least this many ids per command on average (a per-id loop is 1). */
+const IDS_PER_COMMAND = 25;
+
+/** How many ObjectIds a command carries, wherever in it they are. */
+function objectIdsIn(value: unknown): number {
+  if (value instanceof ObjectId) return 1;
+  if (Array.isArray(value)) return value.reduce((sum: number, item) => sum + objectIdsIn(item), 0);
+  if (typeof value === 'object' && value !== null) return Object.values(value).reduce((sum: number, item) => sum + objectIdsIn(item), 0);
+  return 0;
+}
+
+interface Cost {
+  commands: number;
+  objectIds: number;
+  byName: Record<string, number>;
+}
+
+function costOf(sent: readonly SentCommand[]): Cost {
+  const byName: Record<string, number> = {};
+  for (const command of sent) byName[command.name] = (byName[command.name] ?? 0) + 1;
+  return { commands: sent.length, objectIds: sent.reduce((sum, command) => sum + objectIdsIn(command.body), 0), byName };
+}
+
+describe('The relation at 1,000 and 5,000 references: database commands grow linearly', () => {
+  let t: TestApp;
+  let recorder: CommandRecorder;
+  let inspector: MongoClient;
+  let db: Db;
+
+  beforeAll(async () => {
+    // Metrics on, so the service's client monitors its commands; long operations on the slow
+    // embedded engine get the time they need (their speed is not what is measured here).
+    t = await createTestApp({ config: { metrics: { mode: 'public' }, http: { requestTimeoutMs: 240_000 } } });
+    recorder = new CommandRecorder(t.connection.getClient());
+    inspector = await MongoClient.connect(process.env.MONGODB_URI!, { serverSelectionTimeoutMS: 10_000 });
+    db = inspector.db();
+  });
+  afterAll(async () => {
+    recorder.stop();
+    await inspector.close();
+    await t.close();
+  });
+  beforeEach(async () => {
+    await Promise.all([db.collection('devices').deleteMany({}), db.collection('accounts').deleteMany({})]);
+  });
+
+  /** `size` devices, and an account holding `linked` of them. */
+  async function seed(size: number, linked: boolean): Promise<{ account: string; ids: ObjectId[] }> {
+    const ids = Array.from({ length: size }, () => new ObjectId());
+    const now = new Date();
+    for (let start = 0; start < size; start += 1_000) {
+      await db
+        .collection('devices')
+        .insertMany(
+          ids
+            .slice(start, start + 1_000)
+            .map((_id, i) => ({ _id, myId: `s-${start + i}`, deviceUID: `UID-s-${start + i}`, rev: 0, createdAt: now, updatedAt: now })),
+        );
+    }
+    const { insertedId } = await db
+      .collection('accounts')
+      .insertOne({ name: 'scale', deviceIds: linked ? ids : [], rev: 0, createdAt: now, updatedAt: now });
+    return { account: insertedId.toHexString(), ids };
+  }
+
+  function expectLinear(costs: Cost[], what: string): void {
+    const [small, large] = costs;
+    console.log(
+      `${what}: ${SIZES.map((size, i) => `${size} refs → ${costs[i].commands} commands (${JSON.stringify(costs[i].byName)}), ${costs[i].objectIds} ObjectIds sent`).join('; ')}`,
+    );
+    SIZES.forEach((size, i) =>
+      expect({ size, commands: costs[i].commands <= size / IDS_PER_COMMAND + 10 }).toEqual({ size, commands: true }),
+    );
+    expect(large.commands).toBeLessThanOrEqual(GROWTH_BOUND * small.commands);
+    expect(large.objectIds).toBeLessThanOrEqual(GROWTH_BOUND * small.objectIds);
+  }
+
+  it('POST /api/accounts/:id/devices/rel (link many) sends batched commands, and carries each id a bounded number of times', async () => {
+    const costs: Cost[] = [];
+    for (const size of SIZES) {
+      const { account, ids } = await seed(size, false);
+      recorder.clear();
+      const res = await request(t.http)
+        .post(`/api/accounts/${account}/devices/rel`)
+        .send({ ids: ids.map((id) => id.toHexString()) });
+      expect(res.status).toBe(200);
+      costs.push(costOf(recorder.sent));
+      expect(res.body.deviceIds).toEqual(ids.map((id) => id.toHexString()));
+      await Promise.all([db.collection('devices').deleteMany({}), db.collection('accounts').deleteMany({})]);
+    }
+    expectLinear(costs, 'link many');
+  }, 600_000);
+
+  it('DELETE /api/accounts/:id/devices (its devices, the sweeper’s removal included) sends batched commands, and carries each id a bounded number of times', async () => {
+    const costs: Cost[] = [];
+    for (const size of SIZES) {
+      const { account } = await seed(size, true);
+      recorder.clear();
+      const res = await request(t.http).delete(`/api/accounts/${account}/devices`);
+      expect(res.body).toEqual({ count: size });
+      // The removal is the sweeper's, about a second later: it belongs to the deletion's cost.
+      expect(await eventually(async () => (await db.collection('devices').countDocuments()) === 0, { timeoutMs: 120_000 })).toBe(true);
+      costs.push(costOf(recorder.sent));
+      expect((await db.collection('accounts').findOne({ name: 'scale' }))?.deviceIds).toEqual([]);
+    }
+    expectLinear(costs, 'delete all of an account’s devices');
+  }, 600_000);
 });

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { Types } from 'mongoose';
 import request from 'supertest';
 import { createAccount, createDevice, createDevices, type DeviceBody, seedDevices, storedIds } from './support/bodies.js';
-import { type ExpectedDetail, expectError, json } from './support/http.js';
-import { createTestApp, type TestApp } from './support/test-app.js';
+import { type ExpectedDetail, expectError, json, where } from './support/http.js';
+import { appUnderTest, createTestApp, type TestApp } from './support/test-app.js';
 
 const OBJECT_ID = /^[0-9a-f]{24}$/;
 const UNKNOWN_ID = '0123456789abcdef01234567';
@@ -497,45 +497,40 @@ describe('Accounts', () => {
 });
 
 describe('Accounts with a limit of 3 devices per account', () => {
-  let t: TestApp;
+  const app = appUnderTest({ config: { relation: { maxDevicesPerAccount: 3 } } });
   let ids: string[];
 
-  beforeAll(async () => {
-    t = await createTestApp({ config: { relation: { maxDevicesPerAccount: 3 } } });
-  });
-  afterAll(() => t.close());
   beforeEach(async () => {
-    await t.clear();
-    ids = await seedDevices(t, ['d1', 'd2', 'd3', 'd4']);
+    ids = await seedDevices(app.t, ['d1', 'd2', 'd3', 'd4']);
   });
 
   const tooMany = [{ path: 'deviceIds', code: 'too_many_devices' }];
 
   describe('POST /api/accounts', () => {
     it('accepts exactly the limit', async () => {
-      const res = await request(t.http)
+      const res = await request(app.t.http)
         .post('/api/accounts')
         .send({ name: 'full', deviceIds: ids.slice(0, 3) })
         .expect(201);
-      expect((await t.accounts.findById(res.body._id).lean())?.deviceIds.map(String)).toEqual(ids.slice(0, 3));
+      expect((await app.t.accounts.findById(res.body._id).lean())?.deviceIds.map(String)).toEqual(ids.slice(0, 3));
     });
 
     it('answers 422 too_many_devices over the limit, and writes nothing', async () => {
-      const res = await request(t.http)
+      const res = await request(app.t.http)
         .post('/api/accounts')
         .send({ name: 'over', deviceIds: ['d1', 'd2', 'd3', 'd4'] })
         .expect(422);
       expectError(res, 422, tooMany);
-      expect(await t.accounts.countDocuments()).toBe(0);
+      expect(await app.t.accounts.countDocuments()).toBe(0);
     });
   });
 
   describe('PATCH /api/accounts/:id', () => {
     it('answers 422 too_many_devices over the limit, and changes nothing', async () => {
-      const account = await t.accounts.create({ name: 'keep', deviceIds: [ids[0]] });
-      const res = await request(t.http).patch(`/api/accounts/${account._id}`).send({ name: 'changed', deviceIds: ids }).expect(422);
+      const account = await app.t.accounts.create({ name: 'keep', deviceIds: [ids[0]] });
+      const res = await request(app.t.http).patch(`/api/accounts/${account._id}`).send({ name: 'changed', deviceIds: ids }).expect(422);
       expectError(res, 422, tooMany);
-      const stored = await t.accounts.findById(account._id).lean();
+      const stored = await app.t.accounts.findById(account._id).lean();
       expect(stored?.name).toBe('keep');
       expect(stored?.deviceIds.map(String)).toEqual([ids[0]]);
     });
@@ -543,12 +538,93 @@ describe('Accounts with a limit of 3 devices per account', () => {
 
   describe('PUT /api/accounts/:id', () => {
     it('answers 422 too_many_devices over the limit, and changes nothing', async () => {
-      const account = await t.accounts.create({ name: 'keep', deviceIds: [ids[1]] });
-      const res = await request(t.http).put(`/api/accounts/${account._id}`).send({ name: 'changed', deviceIds: ids }).expect(422);
+      const account = await app.t.accounts.create({ name: 'keep', deviceIds: [ids[1]] });
+      const res = await request(app.t.http).put(`/api/accounts/${account._id}`).send({ name: 'changed', deviceIds: ids }).expect(422);
       expectError(res, 422, tooMany);
-      const stored = await t.accounts.findById(account._id).lean();
+      const stored = await app.t.accounts.findById(account._id).lean();
       expect(stored?.name).toBe('keep');
       expect(stored?.deviceIds.map(String)).toEqual([ids[1]]);
     });
+  });
+});
+
+describe('updateAll', () => {
+  const app = appUnderTest();
+
+  const accountsUpdate = (query: object | string, body: object) => request(app.t.http).post('/api/accounts/update').query(query).send(body);
+  const accountsNow = () => app.t.accounts.find({}, { rev: 1, name: 1, deviceIds: 1, updatedAt: 1 }).sort({ _id: 1 }).lean();
+
+  describe('POST /api/accounts/update?where=', () => {
+    beforeEach(async () => {
+      for (const myId of ['a', 'b', 'c']) await app.api.device(myId);
+      await app.api.account('Kitchen', ['a']);
+      await app.api.account('Kitchen', ['b']);
+      await app.api.account('Hall', ['a', 'c']);
+    });
+
+    it('renames every account where matches, answers how many, and leaves the others', async () => {
+      await accountsUpdate(where({ name: 'Kitchen' }), { name: 'Cuisine' }).expect(200, { count: 2 });
+      expect((await accountsNow()).map((account) => account.name)).toEqual(['Cuisine', 'Cuisine', 'Hall']);
+    });
+
+    it('sets deviceIds, given as ObjectIds or myIds, on every account matched, in the order given', async () => {
+      const c = (await app.t.devices.findOne({ myId: 'c' }).lean())!;
+      await accountsUpdate(where({ name: 'Kitchen' }), { deviceIds: [c._id.toHexString(), 'a'] }).expect(200, { count: 2 });
+      const accounts = await accountsNow();
+      const ids = await Promise.all(['c', 'a'].map(async (myId) => String((await app.t.devices.findOne({ myId }).lean())!._id)));
+      expect(accounts.map((account) => account.deviceIds.map(String))).toEqual([ids, ids, [ids[1], ids[0]]]);
+    });
+
+    it('finds the accounts holding a device named by its myId in where', async () => {
+      await accountsUpdate(where({ deviceIds: 'a' }), { name: 'Has a' }).expect(200, { count: 2 });
+      expect((await accountsNow()).map((account) => account.name)).toEqual(['Has a', 'Kitchen', 'Has a']);
+    });
+
+    it.each([
+      ['an unknown device', 422, 'deviceIds[1]', 'unknown_device', ['a', 'nowhere']],
+      ['a device twice', 422, 'deviceIds[2]', 'duplicate_device', ['a', 'b', 'a']],
+      ['a malformed id', 400, 'deviceIds[1]', 'invalid_device_id', ['a', 'has space']],
+      ['more devices than the limit', 422, 'deviceIds', 'too_many_devices', Array.from({ length: 10_001 }, () => 'a')],
+    ])('answers %s in deviceIds with a %d naming it, and changes nothing', async (_case, status, path, code, deviceIds) => {
+      const before = await accountsNow();
+      expectError(await accountsUpdate({ all: 'true' }, { deviceIds }), status, { including: [{ path, code }] });
+      expect(await accountsNow()).toEqual(before);
+    });
+
+    it('answers 400 naming where when none is given, unless all=true', async () => {
+      const before = await accountsNow();
+      expectError(await accountsUpdate({}, { name: 'Everyone' }), 400, { including: [{ path: 'where', code: 'required' }] });
+      expect(await accountsNow()).toEqual(before);
+      await accountsUpdate({ all: 'true' }, { name: 'Everyone' }).expect(200, { count: 3 });
+      expect((await accountsNow()).map((account) => account.name)).toEqual(['Everyone', 'Everyone', 'Everyone']);
+    });
+
+    it('validates the body as PATCH does', async () => {
+      expectError(await accountsUpdate({ all: 'true' }, { name: '' }), 400, { including: [{ path: 'name', code: 'isLength' }] });
+      expectError(await accountsUpdate({ all: 'true' }, { owner: 'x' }), 400, { including: [{ path: 'owner', code: 'unknown_property' }] });
+    });
+  });
+});
+
+describe('updateAll of accounts racing the deletion of a device it sets', () => {
+  const app = appUnderTest({}, { listening: true });
+
+  it('leaves no account referencing the deleted device, over 10 rounds', async () => {
+    await app.api.device('keeper');
+    for (const name of ['x', 'x', 'x', 'y']) await app.api.account(name, ['keeper']);
+    for (let round = 0; round < 10; round += 1) {
+      const device = await app.api.device(`doomed-${round}`);
+      const update = () =>
+        request(app.server)
+          .post('/api/accounts/update')
+          .query(where({ name: 'x' }))
+          .send({ deviceIds: ['keeper', round % 2 === 0 ? device._id : device.myId] });
+      const remove = () => request(app.server).delete(`/api/devices/${device._id}`);
+      const responses = await Promise.all(round % 2 === 0 ? [update(), remove()] : [remove(), update()]);
+      for (const res of responses) expect([200, 422]).toContain(res.status);
+      expect(await app.t.accounts.countDocuments({ deviceIds: device._id })).toBe(0);
+    }
+    const keeper = (await app.t.devices.findOne({ myId: 'keeper' }).lean())!._id;
+    for (const account of await app.t.accounts.find().lean()) expect(account.deviceIds.map(String)).toEqual([String(keeper)]);
   });
 });

@@ -1,19 +1,9 @@
-import { type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Types } from 'mongoose';
 import request from 'supertest';
 import { createAccount, createDevice, type DeviceBody, seedDevices, storedIds } from './support/bodies.js';
 import { expectError } from './support/http.js';
-import { createTestApp, type TestApp } from './support/test-app.js';
-
-/**
- * The application listening on a loopback port of its own, so that many requests in flight at
- * once share one server instead of each opening and closing an ephemeral one.
- */
-async function listening(app: TestApp): Promise<string> {
-  await app.app.listen(0, '127.0.0.1');
-  return `http://127.0.0.1:${(app.http.address() as AddressInfo).port}`;
-}
+import { createTestApp, listen, type TestApp } from './support/test-app.js';
 
 /** Every id in every account names an existing device, and no account holds an id twice. */
 async function expectNoDanglingOrRepeatedIds(app: TestApp) {
@@ -31,7 +21,7 @@ describe('Relation under concurrent requests', () => {
 
   beforeAll(async () => {
     t = await createTestApp();
-    base = await listening(t);
+    base = await listen(t);
   });
   afterAll(() => t.close());
   beforeEach(async () => {
@@ -231,7 +221,7 @@ describe('Relation under concurrent requests, with a limit of 20 devices per acc
 
   beforeAll(async () => {
     limited = await createTestApp({ config: { relation: { maxDevicesPerAccount: 20 } } });
-    limitedBase = await listening(limited);
+    limitedBase = await listen(limited);
   });
   afterAll(() => limited.close());
 

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { Types } from 'mongoose';
 import request, { type Response } from 'supertest';
-import { appUnderTest, expectErrorAt } from './support/api-client.js';
 import { type AccountBody, type DeviceBody } from './support/bodies.js';
-import { type TestApp } from './support/test-app.js';
+import { expectError } from './support/http.js';
+import { appUnderTest, type TestApp } from './support/test-app.js';
 
 const STRONG_TAG = /^"[0-9a-f]{24}-\d+"$/;
 const UNKNOWN_ID = '0123456789abcdef01234567';
@@ -159,14 +159,13 @@ describe('Conditional requests', () => {
       await request(app.t.http).delete('/api/devices/lamp').expect(200);
       const again = await request(app.t.http).post('/api/devices').send({ myId: 'lamp', deviceUID: 'UID-1' }).expect(201);
       expect(again.headers.etag).not.toBe(device.headers.etag);
-      expectErrorAt(
+      expectError(
         await request(app.t.http)
           .patch('/api/devices/lamp')
           .set('If-Match', device.headers.etag as string)
           .send({ deviceUID: 'UID-2' }),
         412,
-        'If-Match',
-        'precondition_failed',
+        { including: [{ path: 'If-Match', code: 'precondition_failed' }] },
       );
       expect(await app.t.devices.findById(again.body._id).lean()).toMatchObject({ deviceUID: 'UID-1' });
     });
@@ -233,12 +232,9 @@ describe('Conditional requests', () => {
       await request(app.t.http).get(`/api/accounts/${UNKNOWN_ID}`).set('If-None-Match', '*').expect(404);
       await request(app.t.http).get('/api/devices/nowhere').set('If-None-Match', '*').expect(404);
       await scene();
-      expectErrorAt(
-        await request(app.t.http).get('/api/devices/a').set('If-None-Match', 'abc'),
-        400,
-        'If-None-Match',
-        'invalid_entity_tag',
-      );
+      expectError(await request(app.t.http).get('/api/devices/a').set('If-None-Match', 'abc'), 400, {
+        including: [{ path: 'If-None-Match', code: 'invalid_entity_tag' }],
+      });
     });
   });
 
@@ -266,7 +262,7 @@ describe('Conditional requests', () => {
       const before = await raw(app.t, model, _id);
       const accounts = await app.t.accounts.find().lean();
       const res = await send(write, s, old);
-      expectErrorAt(res, 412, 'If-Match', 'precondition_failed');
+      expectError(res, 412, { including: [{ path: 'If-Match', code: 'precondition_failed' }] });
       expect(res.body.message).toMatch(
         model === 'accounts' ? /^If-Match: Account [0-9a-f]{24} has changed/ : /^If-Match: Device \S+ has changed/,
       );
@@ -292,7 +288,9 @@ describe('Conditional requests', () => {
       const s = await scene();
       const { path, model, _id } = write.resource(s);
       const before = await raw(app.t, model, _id);
-      expectErrorAt(await send(write, s, header(await app.api.etag(path))), 412, 'If-Match', 'precondition_failed');
+      expectError(await send(write, s, header(await app.api.etag(path))), 412, {
+        including: [{ path: 'If-Match', code: 'precondition_failed' }],
+      });
       expect(await raw(app.t, model, _id)).toEqual(before);
     });
 
@@ -309,7 +307,7 @@ describe('Conditional requests', () => {
         const s = await scene();
         const { model, _id } = write.resource(s);
         const before = await raw(app.t, model, _id);
-        expectErrorAt(await send(write, s, header), 400, 'If-Match', 'invalid_entity_tag');
+        expectError(await send(write, s, header), 400, { including: [{ path: 'If-Match', code: 'invalid_entity_tag' }] });
         expect(await raw(app.t, model, _id)).toEqual(before);
       },
     );
@@ -319,7 +317,7 @@ describe('Conditional requests', () => {
     const s = await scene();
     const tags = Array.from({ length: 101 }, (_, i) => `"${UNKNOWN_ID}-${i}"`).join(', ');
     const res = await request(app.t.http).patch(`/api/accounts/${s.account._id}`).set('If-Match', tags).send({ name: 'x' });
-    expectErrorAt(res, 400, 'If-Match', 'too_many_entity_tags');
+    expectError(res, 400, { including: [{ path: 'If-Match', code: 'too_many_entity_tags' }] });
     expect(await app.t.accounts.findById(s.account._id).lean()).toMatchObject({ name: 'Home' });
   });
 
@@ -327,7 +325,9 @@ describe('Conditional requests', () => {
     const s = await scene();
     const old = await app.api.etag('/api/devices/a');
     await request(app.t.http).patch('/api/devices/a').send({ deviceUID: 'UID-new' }).expect(200);
-    expectErrorAt(await request(app.t.http).delete('/api/devices/a').set('If-Match', old), 412, 'If-Match', 'precondition_failed');
+    expectError(await request(app.t.http).delete('/api/devices/a').set('If-Match', old), 412, {
+      including: [{ path: 'If-Match', code: 'precondition_failed' }],
+    });
     expect(await raw(app.t, 'devices', s.a._id)).not.toHaveProperty('deletingSince');
     expect(await app.t.accounts.countDocuments({ deviceIds: new Types.ObjectId(s.a._id) })).toBe(1);
     await request(app.t.http).get('/api/devices/a').expect(200);
@@ -397,7 +397,7 @@ describe('Conditional requests', () => {
   it('validates the body before the precondition: a bad body is a 400 whatever If-Match says', async () => {
     const s = await scene();
     const res = await request(app.t.http).patch(`/api/accounts/${s.account._id}`).set('If-Match', '"abc"').send({ name: '' });
-    expectErrorAt(res, 400, 'name', 'isLength');
+    expectError(res, 400, { including: [{ path: 'name', code: 'isLength' }] });
   });
 });
 
@@ -454,7 +454,7 @@ describe('Two clients writing one version', () => {
         expect([...statuses].sort()).toEqual([200, 412]);
         const winner = statuses.indexOf(200) + 1;
         outcomes.push(winner);
-        expectErrorAt(responses[2 - winner], 412, 'If-Match', 'precondition_failed');
+        expectError(responses[2 - winner], 412, { including: [{ path: 'If-Match', code: 'precondition_failed' }] });
         write.wrote(await raw(app.t, model, _id), winner);
         expect(responses[winner - 1].headers.etag).toBe(await app.api.etag(path));
       }
@@ -477,7 +477,7 @@ describe('Two clients writing one version', () => {
         expect(patched.status).toBe(404);
         expect(await app.t.accounts.countDocuments({ deviceIds: new Types.ObjectId(device._id) })).toBe(0);
       } else {
-        expectErrorAt(removed, 412, 'If-Match', 'precondition_failed');
+        expectError(removed, 412, { including: [{ path: 'If-Match', code: 'precondition_failed' }] });
         expect(patched.status).toBe(200);
         expect(await app.t.devices.findById(device._id).lean()).toMatchObject({ deviceUID: 'UID-patched' });
       }

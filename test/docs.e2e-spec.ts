@@ -11,7 +11,7 @@ import { type BrowserContext, type Locator } from 'playwright-core';
 import request from 'supertest';
 import { freePort, runService, type ServiceProcess, stopService } from './support/processes.js';
 import { launchChromium, SwaggerUi } from './support/swagger-ui.js';
-import { createTestApp, type TestApp } from './support/test-app.js';
+import { createTestApp, listen, type TestApp } from './support/test-app.js';
 
 /**
  * The API's documentation as its readers use it: the OpenAPI document at /docs-json, a client
@@ -490,8 +490,7 @@ describe('a TypeScript client generated from /docs-json with openapi-typescript'
 
   beforeAll(async () => {
     t = await createTestApp();
-    await t.app.listen(0, '127.0.0.1');
-    baseUrl = (await t.app.getUrl()).replace('[::1]', '127.0.0.1');
+    baseUrl = await listen(t);
     document = (await request(t.http).get('/docs-json').expect(200)).body;
     // Inside the project, so that the compiled caller finds openapi-fetch in node_modules.
     await mkdir(join(ROOT, '.cache'), { recursive: true });

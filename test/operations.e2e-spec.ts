@@ -1,23 +1,28 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Db, MongoClient, ObjectId } from 'mongodb';
 import mongoose, { type Connection } from 'mongoose';
 import request from 'supertest';
 import { type Configuration } from '../src/config/configuration.js';
 import { type MongoJavaServer, startMongoJavaServer } from '../src/database/mongo-java-server.js';
+import { CommandRecorder } from './support/commands.js';
+import { eventually } from './support/eventually.js';
 import { expectError } from './support/http.js';
 import { freePort, isAlive, runService, type ServiceProcess, stopService, waitUntilReady } from './support/processes.js';
+import { postgresUrlOf, sql } from './support/postgres.js';
 import { parsePrometheus, select, total } from './support/prometheus.js';
 import { startRedis, type RedisServer } from './support/redis.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
 /**
- * The service in operation: its metrics, a database outage, the process itself (signals,
- * start-up failures, request logs, the container health check), acknowledged writes surviving
- * kill -9, and several instances on one database.
+ * The service in operation: its metrics, a database outage, the time limit on every database
+ * operation, the process itself (signals, start-up failures, request logs, the container health
+ * check), acknowledged writes surviving kill -9, deletions a kill -9 interrupted finished at the
+ * next start, and several instances on one database.
  */
 
 const READ_KEY = 'metrics-read-key-01';
@@ -235,11 +240,7 @@ describe('Database outage', () => {
 
     engine = await startMongoJavaServer({ port, dataFile: join(dir, 'outage.mv') });
     const upAt = Date.now();
-    let recovered = false;
-    while (!recovered && Date.now() - upAt < 30_000) {
-      recovered = (await request(t.http).get('/api/devices')).status === 200;
-      if (!recovered) await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const recovered = await eventually(async () => (await request(t.http).get('/api/devices')).status === 200, { timeoutMs: 30_000 });
     const timeToRecover = Date.now() - upAt;
     expect(recovered).toBe(true);
     expect((await request(t.http).get('/health/ready')).status).toBe(200);
@@ -251,6 +252,217 @@ describe('Database outage', () => {
       `outage: 503 after ${timeTo503} ms (DB_TIMEOUT_MS ${DB_TIMEOUT_MS}); recovered ${timeToRecover} ms after the engine returned; ${acknowledged.length} acknowledged writes, ${stored} stored`,
     );
   });
+});
+
+/**
+ * DESIGN.md Invariant 4: no request keeps the database busy beyond DB_TIMEOUT_MS. Every command
+ * the service sends carries that time limit (`maxTimeMS`), which FerretDB (and MongoDB) enforce
+ * in the server: the query is stopped there, not only abandoned by the client. mongo-java-server
+ * ignores time limits; there the socket timeout (twice DB_TIMEOUT_MS) ends the request's wait.
+ */
+
+const runEngine = process.env.TEST_DATABASE_ENGINE;
+const TIME_LIMIT_MS = 1_000;
+const SLOW_COUNT_DEVICES = 60_000;
+/** Distinct patterns in one filter: below the pattern checker's queue (filter.limits.ts), so only the database is slow. */
+const PATTERNS = 90;
+const FIELDS = ['deviceUID', 'myId'] as const;
+/**
+ * A legitimate slow count: 90 case-insensitive patterns on both text fields, none of which
+ * matches, over 60,000 devices with long values, and no index that can help.
+ */
+const branches = Array.from({ length: PATTERNS }, (_, i) => FIELDS.map((field) => ({ field, pattern: `q${i}z` }))).flat();
+const slowCount = `/api/devices/count?${branches.map(({ field, pattern }, i) => `where[or][${i}][${field}][ilike]=${pattern}`).join('&')}`;
+const slowFilter = { $or: branches.map(({ field, pattern }) => ({ [field]: { $regex: pattern, $options: 'i' } })) };
+
+/** FerretDB's PostgreSQL backends running a statement that started in [from, to] (PostgreSQL's clock), with when it started. */
+function runningBetween(postgres: string, from: string, to: string): string[][] {
+  return sql(
+    postgres,
+    `SELECT pid, query_start, left(query, 120) FROM pg_stat_activity
+      WHERE application_name = 'FerretDB' AND state = 'active'
+        AND query_start BETWEEN '${from}'::timestamptz AND '${to}'::timestamptz`,
+  );
+}
+
+const postgresNow = (postgres: string) => sql(postgres, 'SELECT clock_timestamp()')[0][0];
+
+describe('Every database operation carries a server-side time limit', () => {
+  let t: TestApp;
+  let inspector: MongoClient;
+  let db: Db;
+  let deviceId: string;
+
+  let ownEngine: MongoJavaServer | undefined;
+
+  beforeAll(async () => {
+    let uri = process.env.MONGODB_URI!;
+    // mongo-java-server runs an abandoned query on to its end, on an I/O thread that some of its
+    // connections share: on the run's engine that would hold up other test files for seconds.
+    // There these tests get an engine of their own.
+    if (runEngine === 'mongo-java-server') {
+      ownEngine = await startMongoJavaServer();
+      uri = `mongodb://127.0.0.1:${ownEngine.port}/time-limits`;
+    }
+    inspector = await MongoClient.connect(uri, { serverSelectionTimeoutMS: 10_000 });
+    db = inspector.db();
+    // The application before the data, so that its indexes are built while the collection is small.
+    t = await createTestApp({ config: { database: { uri, timeoutMs: TIME_LIMIT_MS }, metrics: { mode: 'public' } } });
+    await t.clear();
+    const filler = 'abcdefghij'.repeat(24);
+    for (let start = 0; start < SLOW_COUNT_DEVICES; start += 2_000) {
+      await db.collection('devices').insertMany(
+        Array.from({ length: 2_000 }, (_, i) => ({
+          myId: `slow-${start + i}-${filler.slice(0, 100)}`,
+          deviceUID: `UID-${start + i}-${filler}`,
+          rev: 0,
+          createdAt: new Date(),
+          updatedAt: new Date(),
+        })),
+      );
+    }
+    deviceId = (await db.collection('devices').findOne({ myId: `slow-7-${filler.slice(0, 100)}` }))!._id.toHexString();
+  }, 180_000);
+  afterAll(async () => {
+    await inspector?.close();
+    await t?.close();
+    await ownEngine?.stop();
+  });
+
+  it('sends maxTimeMS with every find, count, aggregate, distinct, insert, update, delete and findAndModify', async () => {
+    const recorder = new CommandRecorder(t.connection.getClient());
+    try {
+      const device = (await request(t.http).post('/api/devices').send({ myId: 'limited-1', deviceUID: 'UID-limited-1' }).expect(201)).body;
+      await request(t.http).post('/api/devices').send({ myId: 'limited-2', deviceUID: 'UID-limited-2' }).expect(201);
+      const account = (
+        await request(t.http)
+          .post('/api/accounts')
+          .send({ name: 'limited', deviceIds: ['limited-1'] })
+          .expect(201)
+      ).body;
+      const base = `/api/accounts/${account._id}`;
+      await request(t.http).get('/api/devices?filter[where][myId][like]=^limited&filter[order]=createdAt DESC').expect(200);
+      await request(t.http).get('/api/devices/count?where[myId]=limited-1').expect(200);
+      await request(t.http).get('/api/devices/findOne?filter[where][myId]=limited-2').expect(200);
+      await request(t.http).patch('/api/devices/limited-2').send({ deviceUID: 'UID-limited-2b' }).expect(200);
+      await request(t.http).put(`${base}/devices/rel/limited-2`).expect(200);
+      await request(t.http).get(`${base}?include=devices`).expect(200);
+      await request(t.http).get(`${base}/devices?filter[limit]=1`).expect(200);
+      await request(t.http).get(`${base}/devices/count`).expect(200);
+      await request(t.http).head(`${base}/devices/rel/limited-1`).expect(200);
+      await request(t.http).get(`/api/devices/${device._id}/accounts`).expect(200);
+      await request(t.http).get(`/api/accounts?filter[where][deviceIds]=limited-1`).expect(200);
+      await request(t.http).delete(`${base}/devices/rel/limited-2`).expect(204);
+      await request(t.http)
+        .post(`${base}/devices/rel`)
+        .send({ ids: ['limited-2'] })
+        .expect(200);
+      await request(t.http)
+        .put(`${base}/devices/rel`)
+        .send({ ids: ['limited-2', 'limited-1'] })
+        .expect(200);
+      await request(t.http).patch(base).send({ name: 'limited again' }).expect(200);
+      await request(t.http).delete('/api/devices/limited-1').expect(200);
+      await request(t.http).delete(`${base}/devices`).expect(200);
+      await request(t.http).delete(base).expect(200);
+      // The sweeper's removal of the two deleted devices, about a second later.
+      expect(await eventually(() => recorder.named('delete', 'devices').length > 0)).toBe(true);
+
+      // A getMore continues the find whose limit it shares.
+      const bounded = ['find', 'count', 'aggregate', 'distinct', 'insert', 'update', 'delete', 'findAndModify'];
+      const sent = recorder.sent.filter((command) => bounded.includes(command.name));
+      const names = [...new Set(sent.map((command) => command.name))].sort();
+      expect(names).toEqual(['aggregate', 'delete', 'find', 'findAndModify', 'insert', 'update']);
+      expect(
+        sent.filter((command) => command.body.maxTimeMS !== TIME_LIMIT_MS).map((command) => `${command.name} ${command.collection}`),
+      ).toEqual([]);
+      console.log(`time limits: ${sent.length} commands (${names.join(', ')}), every one with maxTimeMS ${TIME_LIMIT_MS}`);
+    } finally {
+      recorder.stop();
+    }
+  }, 60_000);
+
+  it('answers a count that runs past DB_TIMEOUT_MS with 503 in the error shape, and other requests meanwhile', async () => {
+    // The patterns' safety verdicts, cached by a route that checks them and then finds no
+    // account (404), so that the count below goes straight to the database.
+    await request(t.http)
+      .get(`/api/accounts/${new ObjectId().toHexString()}${slowCount.slice('/api'.length)}`)
+      .expect(404);
+    const recorder = new CommandRecorder(t.connection.getClient());
+    try {
+      const slow = request(t.http)
+        .get(slowCount)
+        .then((res) => res);
+      expect(
+        await eventually(
+          () => recorder.named('aggregate', 'devices').some((command) => JSON.stringify(command.body).includes(`q${PATTERNS - 1}z`)),
+          { everyMs: 5 },
+        ),
+      ).toBe(true);
+      // Sent while the count runs in the database. The service answers them: where the engine
+      // honours time limits, from the database as usual; mongo-java-server goes on counting after
+      // the socket timeout, on an I/O thread that some of its connections share, so there a
+      // request needing the database may get a 503 in its turn, but none waits on it unanswered.
+      const [live, one, accounts, ready] = await Promise.all([
+        request(t.http).get('/health'),
+        request(t.http).get(`/api/devices/${deviceId}`),
+        request(t.http).get('/api/accounts/count'),
+        request(t.http).get('/health/ready'),
+      ]);
+      console.log(
+        `time limits, sent while the slow count ran: /health ${live.status}, a device ${one.status}, an account count ${accounts.status}, /health/ready ${ready.status}`,
+      );
+      expect(live.status).toBe(200);
+      if (runEngine === 'mongo-java-server') {
+        for (const res of [one, accounts, ready]) {
+          if (res.status !== 200) expect(res.body).toMatchObject({ statusCode: 503, error: 'Service Unavailable' });
+        }
+      } else {
+        expect({ one: one.status, myId: one.body.myId, accounts: accounts.body, ready: ready.status }).toEqual({
+          one: 200,
+          myId: expect.stringMatching(/^slow-7-/),
+          accounts: { count: 0 },
+          ready: 200,
+        });
+      }
+      const answer = await slow;
+      expect(answer.status).toBe(503);
+      // FerretDB stopped the query at its maxTimeMS; mongo-java-server ignores it, and the
+      // socket timeout ended the wait instead.
+      expect(answer.body).toEqual({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message:
+          runEngine === 'mongo-java-server'
+            ? 'The database is unavailable; try again shortly'
+            : 'The database did not answer in time; try again shortly',
+      });
+    } finally {
+      recorder.stop();
+    }
+  }, 60_000);
+
+  if (runEngine === 'ferretdb') {
+    it('leaves no PostgreSQL backend running the count after the 503 (FerretDB)', async () => {
+      const postgres = await postgresUrlOf(process.env.MONGODB_URI!);
+      // The probe sees such a count: without a time limit it runs on in a backend.
+      const controlFrom = postgresNow(postgres);
+      const unlimited = db.collection('devices').countDocuments(slowFilter);
+      expect(
+        await eventually(() => runningBetween(postgres, controlFrom, postgresNow(postgres)).length > 0, { timeoutMs: 5_000, everyMs: 50 }),
+      ).toBe(true);
+      expect(await unlimited).toBe(0);
+
+      const from = postgresNow(postgres);
+      await request(t.http).get(slowCount).expect(503);
+      const to = postgresNow(postgres);
+      const atAnswer = runningBetween(postgres, from, to).length;
+      let left: string[][] = [];
+      await eventually(() => (left = runningBetween(postgres, from, to)).length === 0, { timeoutMs: 3_000 });
+      console.log(`time limits on FerretDB: ${atAnswer} backends still running the count at the 503, ${left.length} a moment later`);
+      expect(left).toEqual([]);
+    }, 60_000);
+  }
 });
 
 const STACK_LINE = /^\s+at /;
@@ -491,12 +703,12 @@ async function stopWithJvm({ service, jvm }: Started): Promise<void> {
   if (service.child.exitCode === null && service.child.signalCode === null) service.child.kill('SIGTERM');
   await service.exited;
   if (isAlive(jvm)) process.kill(jvm, 'SIGKILL');
-  await waitUntil(() => !isAlive(jvm));
+  await expectGone(jvm);
 }
 
-async function waitUntil(done: () => boolean): Promise<void> {
-  for (let attempt = 0; attempt < 200 && !done(); attempt += 1) await new Promise((resolve) => setTimeout(resolve, 50));
-  expect(done()).toBe(true);
+/** Waits for process `pid` to be gone (a killed process takes a moment to exit); fails the test if it stays. */
+async function expectGone(pid: number): Promise<void> {
+  expect(await eventually(() => !isAlive(pid), { timeoutMs: 10_000, everyMs: 50 })).toBe(true);
 }
 
 /**
@@ -570,7 +782,7 @@ describe('Acknowledged writes on the embedded H2 engine (bug: lost when the JVM 
       },
     );
     await first.service.exited;
-    await waitUntil(() => !isAlive(first.jvm));
+    await expectGone(first.jvm);
 
     const second = await startOnDataDir(dataDir);
     running.push(second);
@@ -613,6 +825,271 @@ describe('Acknowledged writes on the embedded H2 engine (bug: lost when the JVM 
     console.log(`kill -9 of the JVM alone: ${acknowledged.length} creates acknowledged, ${stored} stored after the restart`);
     expect(stored).toBe(acknowledged.length);
   }, 240_000);
+});
+
+/**
+ * DESIGN.md Invariant 1 when the process dies: the service (dist/main.js, on the test's
+ * database) is killed with SIGKILL while it deletes devices, several times, and started again.
+ * A deletion is mark, pull, remove (src/relations/references-many.ts); whatever step a kill
+ * interrupts, the next start finishes it before the service listens, so no account keeps the
+ * id of a device that is gone or being deleted, and no device is left half deleted.
+ */
+
+const ROUNDS = 4;
+const DEVICES = 240;
+const ACCOUNTS = 80;
+/** Each device is referenced by this many accounts (DEVICES × SHARED / ACCOUNTS = 12 ids per account). */
+const SHARED = 4;
+const CONCURRENT_DELETES = 8;
+/** Deletions acknowledged in a round before the kill, so that it lands while others are in flight. */
+const DELETES_BEFORE_KILL = 20;
+/** Every this many requests, one is an account's delete-all instead of a single device. */
+const DELETE_ALL_EVERY = 15;
+const ROOT = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..');
+
+interface Device {
+  _id: ObjectId;
+  myId: string;
+  deviceUID: string;
+}
+
+interface Round {
+  round: number;
+  acknowledged: number;
+  inFlightAtKill: number;
+  /** Devices marked when the process died: deletions it began and had not finished. */
+  markedAtKill: number;
+  /** Ids still in accounts that named a marked device: deletions killed between mark and pull. */
+  referencesToMarkedAtKill: number;
+  /** What the next start-up said it finished. */
+  finishedAtStart: number;
+}
+
+/** The ids each account references, as seeded: device j is in accounts j, j+20, j+40 and j+60 (mod 80), in device order. */
+function seededLists(devices: Device[]): ObjectId[][] {
+  const lists: ObjectId[][] = Array.from({ length: ACCOUNTS }, () => []);
+  devices.forEach((device, j) => {
+    for (let k = 0; k < SHARED; k += 1) lists[(j + (k * ACCOUNTS) / SHARED) % ACCOUNTS].push(device._id);
+  });
+  for (const list of lists) list.sort((a, b) => a.toHexString().localeCompare(b.toHexString()));
+  return lists;
+}
+
+async function startService(): Promise<ServiceProcess> {
+  const service = runService({ MONGODB_URI: process.env.MONGODB_URI, RATE_LIMIT_MAX: '0', LOG_LEVEL: 'info' }, await freePort());
+  await waitUntilReady(service, 90_000);
+  return service;
+}
+
+/**
+ * The count the start-up's sweep logged ("Finished n unfinished Device deletions"); it logs
+ * nothing when there were none. Log lines are written in batches, so the line may come a little
+ * after the service is ready.
+ */
+async function finishedAtStart(service: ServiceProcess, expected: number): Promise<number> {
+  if (expected === 0) return service.lines.some((text) => /unfinished Device deletion/.test(text)) ? -1 : 0;
+  const line = await service.waitForLine(/Finished \d+ unfinished Device deletion/, 15_000);
+  return Number(/Finished (\d+)/.exec(line)![1]);
+}
+
+describe('A crash mid-delete leaves no dangling id', () => {
+  let client: MongoClient;
+  let db: Db;
+  let service: ServiceProcess | undefined;
+
+  beforeAll(async () => {
+    client = await MongoClient.connect(process.env.MONGODB_URI!, { serverSelectionTimeoutMS: 10_000 });
+    db = client.db();
+  });
+  afterAll(async () => {
+    if (service) await stopService(service);
+    await client.close();
+  });
+
+  /** Ids in accounts that name no live device (gone, or marked for deletion). */
+  async function danglingReferences(): Promise<number> {
+    const live = new Set(
+      (
+        await db
+          .collection('devices')
+          .find({ deletingSince: { $exists: false } }, { projection: { _id: 1 } })
+          .toArray()
+      ).map((device) => device._id.toHexString()),
+    );
+    const accounts = await db
+      .collection<{ deviceIds: ObjectId[] }>('accounts')
+      .find({}, { projection: { deviceIds: 1 } })
+      .toArray();
+    return accounts.flatMap((account) => account.deviceIds).filter((id) => !live.has(id.toHexString())).length;
+  }
+
+  it(`finishes every deletion a kill -9 interrupted, over ${ROUNDS} rounds of concurrent DELETEs`, async () => {
+    await Promise.all([db.collection('devices').deleteMany({}), db.collection('accounts').deleteMany({})]);
+    const now = new Date();
+    const devices: Device[] = Array.from({ length: DEVICES }, (_, j) => ({
+      _id: new ObjectId(),
+      myId: `crash-${j}`,
+      deviceUID: `UID-crash-${j}`,
+    }));
+    await db.collection('devices').insertMany(devices.map((device) => ({ ...device, rev: 0, createdAt: now, updatedAt: now })));
+    const lists = seededLists(devices);
+    const accountIds = lists.map(() => new ObjectId());
+    await db
+      .collection('accounts')
+      .insertMany(
+        lists.map((deviceIds, i) => ({ _id: accountIds[i], name: `crash-${i}`, deviceIds, rev: 0, createdAt: now, updatedAt: now })),
+      );
+
+    // Requests in a fixed shuffled order, each sent once across the rounds.
+    const order = devices.map((_, j) => (j * 7) % DEVICES);
+    let nextDevice = 0;
+    let nextAccount = 0;
+    const acknowledged = new Set<string>();
+    const statuses = new Map<number, number>();
+    const unexpected: string[] = [];
+    const rounds: Round[] = [];
+
+    service = await startService();
+    for (let round = 1; round <= ROUNDS; round += 1) {
+      const running = service;
+      let acks = 0;
+      let inFlight = 0;
+      let inFlightAtKill = -1;
+      const kill = () => {
+        inFlightAtKill = inFlight;
+        running.child.kill('SIGKILL');
+      };
+      const send = async (n: number): Promise<boolean> => {
+        const deleteAll = n % DELETE_ALL_EVERY === DELETE_ALL_EVERY - 1 && nextAccount < ACCOUNTS;
+        const path = deleteAll
+          ? `/api/accounts/${accountIds[nextAccount++].toHexString()}/devices`
+          : (() => {
+              const device = devices[order[nextDevice++]];
+              // Half by ObjectId, half by myId: both paths of DELETE /api/devices/:id.
+              return `/api/devices/${n % 2 === 0 ? device._id.toHexString() : device.myId}`;
+            })();
+        inFlight += 1;
+        let response: Response;
+        try {
+          response = await fetch(`${running.url}${path}`, { method: 'DELETE' });
+        } catch (error) {
+          if (inFlightAtKill < 0) throw error;
+          return false; // the connection died with the process: not acknowledged
+        } finally {
+          inFlight -= 1;
+        }
+        statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
+        const body = (await response.json()) as { count?: number };
+        if (response.status === 200) {
+          acks += 1;
+          if (!deleteAll) acknowledged.add(path.slice('/api/devices/'.length));
+        }
+        // Answered: deleted, already gone (another path deleted it), or the database busy; never a 500.
+        if (![200, 404, 503].includes(response.status) || (response.status === 200) !== (typeof body.count === 'number'))
+          unexpected.push(`${path}: ${response.status} ${JSON.stringify(body)}`);
+        return true;
+      };
+      let sent = 0;
+      const loop = async () => {
+        while (nextDevice < DEVICES && (await send(sent++))) {
+          if (inFlightAtKill < 0 && acks >= DELETES_BEFORE_KILL) kill();
+        }
+      };
+      await Promise.all(Array.from({ length: CONCURRENT_DELETES }, loop));
+      if (inFlightAtKill < 0) kill();
+      await running.exited;
+
+      const markedAtKill = await db.collection('devices').countDocuments({ deletingSince: { $exists: true } });
+      const referencesToMarkedAtKill = await danglingReferences();
+      service = await startService();
+      // The start-up sweep ran before the service listened: nothing is left half done.
+      expect({ round, marked: await db.collection('devices').countDocuments({ deletingSince: { $exists: true } }) }).toEqual({
+        round,
+        marked: 0,
+      });
+      expect({ round, dangling: await danglingReferences() }).toEqual({ round, dangling: 0 });
+      rounds.push({
+        round,
+        acknowledged: acks,
+        inFlightAtKill,
+        markedAtKill,
+        referencesToMarkedAtKill,
+        finishedAtStart: await finishedAtStart(service, markedAtKill),
+      });
+    }
+
+    console.log(
+      [
+        `crash mid-delete, ${DEVICES} devices in ${ACCOUNTS} accounts (${SHARED} accounts each), ${CONCURRENT_DELETES} concurrent DELETEs, kill -9 per round:`,
+        ...rounds.map(
+          (r) =>
+            `  round ${r.round}: ${r.acknowledged} deletions acknowledged, ${r.inFlightAtKill} requests in flight at the kill, ` +
+            `${r.markedAtKill} devices left marked (${r.referencesToMarkedAtKill} ids of them still in accounts), ${r.finishedAtStart} finished by the next start-up`,
+        ),
+        `  statuses: ${[...statuses].map(([status, count]) => `${count} × ${status}`).join(', ')}`,
+      ].join('\n'),
+    );
+    expect(unexpected).toEqual([]);
+    for (const r of rounds) {
+      expect(r.inFlightAtKill).toBeGreaterThan(0);
+      // The start-up finished exactly the deletions the kill left.
+      expect(r.finishedAtStart).toBe(r.markedAtKill);
+    }
+    // The kills did interrupt deletions: otherwise this test would prove nothing.
+    expect(rounds.reduce((sum, r) => sum + r.markedAtKill, 0)).toBeGreaterThan(0);
+
+    // Every device is fully there (its own myId and deviceUID, unmarked) or gone everywhere.
+    const stored = new Map(
+      (
+        await db
+          .collection<Device & { deletingSince?: Date }>('devices')
+          .find({}, { projection: { myId: 1, deviceUID: 1, deletingSince: 1 } })
+          .toArray()
+      ).map((device) => [device._id.toHexString(), device]),
+    );
+    const survivors = devices.filter((device) => stored.has(device._id.toHexString()));
+    const gone = devices.filter((device) => !stored.has(device._id.toHexString()));
+    expect(survivors.map((device) => stored.get(device._id.toHexString()))).toEqual(survivors.map((device) => ({ ...device })));
+    expect(gone.length).toBeGreaterThanOrEqual(acknowledged.size);
+    // An acknowledged deletion is never undone.
+    expect(
+      devices
+        .filter((device) => acknowledged.has(device._id.toHexString()) || acknowledged.has(device.myId))
+        .filter((device) => stored.has(device._id.toHexString())),
+    ).toEqual([]);
+    // Each account holds exactly its seeded ids of the devices that survived, in the seeded order.
+    const alive = new Set(survivors.map((device) => device._id.toHexString()));
+    const accounts = await db
+      .collection<{ _id: ObjectId; deviceIds: ObjectId[] }>('accounts')
+      .find({}, { projection: { deviceIds: 1 } })
+      .toArray();
+    expect(accounts).toHaveLength(ACCOUNTS);
+    const byId = new Map(accounts.map((account) => [account._id.toHexString(), account.deviceIds.map((id) => id.toHexString())]));
+    expect(accountIds.map((id) => byId.get(id.toHexString()))).toEqual(
+      lists.map((list) => list.map((id) => id.toHexString()).filter((id) => alive.has(id))),
+    );
+
+    // Through the API: the deleted devices are 404, the others there.
+    const answers = await Promise.all(
+      devices.map((device) => fetch(`${service!.url}/api/devices/${device._id.toHexString()}`).then((res) => res.status)),
+    );
+    expect(answers).toEqual(devices.map((device) => (alive.has(device._id.toHexString()) ? 200 : 404)));
+    await stopService(service);
+    service = undefined;
+
+    // `npm run integrity` finds nothing to repair.
+    const integrity = spawnSync(process.execPath, [join(ROOT, 'dist', 'integrity', 'main.js'), '--json'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, MONGODB_URI: process.env.MONGODB_URI, LOG_LEVEL: 'warn' },
+      timeout: 60_000,
+    });
+    expect(integrity.status).toBe(0);
+    const report = JSON.parse(integrity.stdout) as { accountsScanned: number; devicesScanned: number; damaged: unknown[] };
+    expect(report).toMatchObject({ accountsScanned: ACCOUNTS, devicesScanned: survivors.length, damaged: [] });
+    console.log(
+      `after the last restart: ${gone.length} devices gone (${acknowledged.size} of them acknowledged), ${survivors.length} intact, 0 dangling ids; integrity: no damage`,
+    );
+  }, 300_000);
 });
 
 /**

@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { type ConfigType } from '@nestjs/config';
 import { InjectConnection, MongooseModule } from '@nestjs/mongoose';
-import { type Connection } from 'mongoose';
+import { type Connection, type Schema } from 'mongoose';
+import { timeLimit } from '../common/schema/time-limit.js';
 import { databaseConfig, metricsConfig } from '../config/config.module.js';
 import { type DatabaseEngine } from './database-engine.js';
 import { resolveDatabase } from './resolve-database.js';
@@ -48,17 +49,27 @@ class DatabaseLifecycle implements OnApplicationBootstrap, OnApplicationShutdown
 
 /**
  * `maxTimeMS` on every query, aggregate and write the models send: the connection option covers
- * finds, counts, distinct, findOneAndUpdate and aggregates; updates and deletes get it here.
- * Engines that do not honour it (mongo-java-server) ignore it.
+ * finds, counts, distinct, findOneAndUpdate and aggregates; updates and deletes get it from
+ * limitWrites. Engines that do not honour it (mongo-java-server) ignore it.
  */
 function limitEveryOperation(connection: Connection, timeoutMs: number): Connection {
   connection.set('maxTimeMS', timeoutMs);
-  connection.plugin((schema) => {
-    schema.pre(['updateOne', 'updateMany', 'replaceOne', 'deleteOne', 'deleteMany'], { document: false, query: true }, function () {
-      if (this.getOptions().maxTimeMS === undefined) this.maxTimeMS(timeoutMs);
-    });
-  });
+  connection.plugin(limitWrites);
   return connection;
+}
+
+/**
+ * Updates and deletes carry the limit of the connection their model belongs to, read as they are
+ * sent. Mongoose applies connection plugins to a schema once, for the first connection that
+ * compiles a model of it, and a schema is shared by every connection in the process: a limit
+ * captured here would be that first connection's for all of them (bug: the updates and deletes
+ * of a second application in one process carried the first one's DB_TIMEOUT_MS).
+ */
+function limitWrites(schema: Schema): void {
+  schema.pre(['updateOne', 'updateMany', 'replaceOne', 'deleteOne', 'deleteMany'], { document: false, query: true }, function () {
+    const { maxTimeMS } = timeLimit(this.model);
+    if (this.getOptions().maxTimeMS === undefined && maxTimeMS !== undefined) this.maxTimeMS(maxTimeMS);
+  });
 }
 
 @Module({

@@ -32,13 +32,18 @@ export function createDevice(target: Target, myId: string, deviceUID = `uid-${my
     .then((res) => res.body as DeviceBody);
 }
 
-/** Creates an account over HTTP (201) referencing `deviceIds` (ObjectIds or myIds); returns its id. */
-export function createAccount(target: Target, deviceIds: string[] = [], name = 'acc'): Promise<string> {
+/** Creates an account over HTTP (201) referencing `deviceIds` (ObjectIds or myIds); returns it as answered. */
+function postAccount(target: Target, name: string, deviceIds: string[]): Promise<AccountBody> {
   return request(target)
     .post('/api/accounts')
     .send({ name, deviceIds })
     .expect(201)
-    .then((res) => (res.body as AccountBody)._id);
+    .then((res) => res.body as AccountBody);
+}
+
+/** Creates an account over HTTP (201) referencing `deviceIds` (ObjectIds or myIds); returns its id. */
+export function createAccount(target: Target, deviceIds: string[] = [], name = 'acc'): Promise<string> {
+  return postAccount(target, name, deviceIds).then((account) => account._id);
 }
 
 /**
@@ -65,3 +70,24 @@ export async function storedIds(t: TestApp, accountId: string): Promise<string[]
 
 /** The myIds of the devices a list answered, in its order. */
 export const myIds = (res: Response): string[] => (res.body as DeviceBody[]).map((device) => device.myId);
+
+/** The calls the tests of one feature set up and read their data with, on one server, each expecting success. */
+export function apiOf(target: Target) {
+  return {
+    device: (myId: string): Promise<DeviceBody> => createDevice(target, myId),
+    account: (name: string, deviceIds: string[] = []): Promise<AccountBody> => postAccount(target, name, deviceIds),
+    /** The account's device myIds, in reference order. */
+    myIds: (account: string): Promise<string[]> =>
+      request(target)
+        .get(`/api/accounts/${account}/devices`)
+        .query({ filter: JSON.stringify({ fields: { myId: true }, limit: 1000 }) })
+        .expect(200)
+        .then(myIds),
+    /** The current ETag of a resource (GET of it whole). */
+    etag: (path: string): Promise<string> =>
+      request(target)
+        .get(path)
+        .expect(200)
+        .then((res) => res.headers.etag as string),
+  };
+}

@@ -8,6 +8,9 @@ import { AllExceptionsFilter } from '../../src/common/filters/all-exceptions.fil
 /** A value as URL-encoded JSON, for `?filter=` and `?where=`. */
 export const json = (value: unknown) => encodeURIComponent(JSON.stringify(value));
 
+/** `?where=` as supertest's `.query()` takes it, the value as JSON. */
+export const where = (value: unknown) => ({ where: JSON.stringify(value) });
+
 /** One entry of an error's `details` as a test expects it; `message` is any string unless given. */
 export interface ExpectedDetail {
   path: unknown;

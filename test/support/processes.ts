@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { eventually } from './eventually.js';
 
 const ROOT = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', '..');
 
@@ -95,17 +96,18 @@ export function runService(env: Record<string, string | undefined>, port?: numbe
 
 /** Resolves once the service answers /health/ready (its database reachable); fails if it exits first. */
 export async function waitUntilReady(service: ServiceProcess, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (service.child.exitCode !== null) throw new Error(`exited early:\n${service.lines.join('\n')}`);
-    try {
-      if ((await fetch(`${service.url}/health/ready`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`not ready within ${timeoutMs} ms:\n${service.lines.join('\n')}`);
+  const ready = await eventually(
+    async () => {
+      if (service.child.exitCode !== null) throw new Error(`exited early:\n${service.lines.join('\n')}`);
+      try {
+        return (await fetch(`${service.url}/health/ready`)).ok;
+      } catch {
+        return false; // not listening yet
+      }
+    },
+    { timeoutMs, everyMs: 200 },
+  );
+  if (!ready) throw new Error(`not ready within ${timeoutMs} ms:\n${service.lines.join('\n')}`);
 }
 
 /** SIGTERM, then waits for the exit. */

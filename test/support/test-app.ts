@@ -1,8 +1,10 @@
+import { afterAll, beforeAll, beforeEach } from '@jest/globals';
 import { type INestApplication } from '@nestjs/common';
 import { getConnectionToken, getModelToken } from '@nestjs/mongoose';
 import { type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test, type TestingModuleBuilder } from '@nestjs/testing';
 import { type Connection, type Model } from 'mongoose';
+import { type AddressInfo } from 'node:net';
 import { Account } from '../../src/accounts/schemas/account.schema.js';
 import { AppModule } from '../../src/app.module.js';
 import { configureApp, createAdapter } from '../../src/app.setup.js';
@@ -16,6 +18,7 @@ import {
 } from '../../src/config/config.module.js';
 import { type Configuration, loadConfiguration } from '../../src/config/configuration.js';
 import { Device } from '../../src/devices/schemas/device.schema.js';
+import { apiOf } from './bodies.js';
 
 export interface TestApp {
   app: INestApplication;
@@ -36,6 +39,11 @@ export interface TestAppOptions {
   /** Configuration to use instead of what the environment gives, per namespace. */
   config?: Overrides;
   customise?: (builder: TestingModuleBuilder) => TestingModuleBuilder;
+  /**
+   * Called with the application before it starts: its start-up work (the sweeper finishing
+   * deletions a killed process left) runs when it starts, and a test may watch what that sends.
+   */
+  beforeInit?: (app: INestApplication) => void;
 }
 
 /**
@@ -44,7 +52,7 @@ export interface TestAppOptions {
  * configures them.
  */
 export async function createTestApp(options: TestAppOptions | TestAppOptions['customise'] = {}): Promise<TestApp> {
-  const { config: overrides = {}, customise } = typeof options === 'function' ? { customise: options } : options;
+  const { config: overrides = {}, customise, beforeInit } = typeof options === 'function' ? { customise: options } : options;
   const base = loadConfiguration();
   const config: Configuration = {
     http: { ...base.http, ...overrides.http },
@@ -73,6 +81,7 @@ export async function createTestApp(options: TestAppOptions | TestAppOptions['cu
     logger: ['error', 'warn'],
   });
   await configureApp(app, config.http);
+  beforeInit?.(app);
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
   const connection = app.get<Connection>(getConnectionToken());
@@ -88,4 +97,37 @@ export async function createTestApp(options: TestAppOptions | TestAppOptions['cu
     },
     close: () => app.close(),
   };
+}
+
+/**
+ * The application listening on a loopback port of its own, so that requests in flight at once
+ * (concurrency tests) share one server, each client on connections of its own.
+ */
+export async function listen(t: TestApp): Promise<string> {
+  await t.app.listen(0, '127.0.0.1');
+  return `http://127.0.0.1:${(t.http.address() as AddressInfo).port}`;
+}
+
+export interface AppUnderTest {
+  readonly t: TestApp;
+  /** What requests go to: the application's server, or its URL when it listens on a port. */
+  readonly server: string | TestApp['http'];
+  /** The calls that set up and read the tests' data over HTTP (bodies.ts). */
+  readonly api: ReturnType<typeof apiOf>;
+}
+
+/**
+ * The application the tests of a describe run against: created before them, emptied before
+ * each, closed after. `listening` serves it on a port of its own (see listen).
+ */
+export function appUnderTest(options: TestAppOptions = {}, { listening = false } = {}): AppUnderTest {
+  const app = {} as { -readonly [K in keyof AppUnderTest]: AppUnderTest[K] };
+  beforeAll(async () => {
+    app.t = await createTestApp(options);
+    app.server = listening ? await listen(app.t) : app.t.http;
+    app.api = apiOf(app.server);
+  });
+  afterAll(() => app.t?.close());
+  beforeEach(() => app.t.clear());
+  return app;
 }
