@@ -41,6 +41,7 @@ interface Parameter {
   name: string;
   in: string;
   description?: string;
+  required?: boolean;
   schema?: Schema;
   content?: Record<string, { schema?: Schema }>;
   examples?: Record<string, Example>;
@@ -294,6 +295,22 @@ describe('API documentation', () => {
             return values.filter((value) => typeof value !== 'string' || (value !== '' && !isJson(value))).map((v) => `${route} ${v}`);
           }),
       );
+      expect(wrong).toEqual([]);
+    });
+
+    it('sends no conditional header by default: If-Match and If-None-Match have an empty first example (Swagger UI fills it in)', () => {
+      const headers = apiOperations().flatMap(({ route, operation }) =>
+        (operation.parameters ?? [])
+          .filter((param) => param.in === 'header' && (param.name === 'If-Match' || param.name === 'If-None-Match'))
+          .map((param) => ({ route, param })),
+      );
+      expect(headers.length).toBeGreaterThanOrEqual(10);
+      const wrong = headers.flatMap(({ route, param }) => {
+        const values = Object.values(param.examples ?? {}).map((example) => example.value);
+        return param.required || param.schema?.example !== undefined || values[0] !== '' || values.length < 2
+          ? [`${route} ${param.name}: ${JSON.stringify(param)}`]
+          : [];
+      });
       expect(wrong).toEqual([]);
     });
 
