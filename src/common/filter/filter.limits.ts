@@ -15,7 +15,12 @@ export const FILTER_LIMITS = {
   maxPatternChoices: 100,
   /** How long the ReDoS check of one pattern may take before the pattern is refused. */
   patternCheckTimeoutMs: 2000,
-  /** Patterns that may wait for the check; more answer 503. */
+  /**
+   * Patterns one filter may hold. Each distinct one is checked in turn, so without this bound one
+   * request could fill the check's queue by itself (a 503 to everyone) instead of getting a 400.
+   */
+  maxPatterns: 20,
+  /** Patterns that may wait for the check, from all requests together; more answer 503. */
   patternCheckQueue: 100,
   patternVerdictCache: 1000,
 } as const;

@@ -382,6 +382,9 @@ function toRegExp(operator: string, value: unknown, flags: string, path: string,
   if (!REGEX_FLAGS.test(patternFlags)) return problems.add(path, 'invalid_value', 'flags must be among i, m, s');
   const reading = readPattern(source);
   if (reading.problem) return problems.add(path, reading.problem.code, reading.problem.message);
+  if (problems.patterns.length >= FILTER_LIMITS.maxPatterns) {
+    return problems.add(path, 'too_many_patterns', `at most ${FILTER_LIMITS.maxPatterns} patterns in one filter`);
+  }
   problems.patterns.push({ path, checkSource: reading.checkSource!, flags: patternFlags });
   return new RegExp(source, patternFlags);
 }
