@@ -19,7 +19,7 @@ export const FILTER_LIMITS = {
    * Patterns one filter may hold. Each distinct one is checked in turn, so without this bound one
    * request could fill the check's queue by itself (a 503 to everyone) instead of getting a 400.
    */
-  maxPatterns: 20,
+  maxPatterns: 100,
   /** Patterns that may wait for the check, from all requests together; more answer 503. */
   patternCheckQueue: 100,
   patternVerdictCache: 1000,

@@ -369,6 +369,8 @@ function translateOperators(
  * bounded so a pattern cannot be made expensive by size; what an engine would refuse or read
  * differently, and what can backtrack without bound, is refused (filter.patterns.ts).
  */
+const distinctPatterns = new WeakMap<PatternUse[], Set<string>>();
+
 function toRegExp(operator: string, value: unknown, flags: string, path: string, problems: Problems): RegExp | undefined {
   if (typeof value !== 'string') return problems.add(path, 'invalid_value', 'must be a pattern string');
   if (value.length > FILTER_LIMITS.maxPatternLength) {
@@ -382,9 +384,14 @@ function toRegExp(operator: string, value: unknown, flags: string, path: string,
   if (!REGEX_FLAGS.test(patternFlags)) return problems.add(path, 'invalid_value', 'flags must be among i, m, s');
   const reading = readPattern(source);
   if (reading.problem) return problems.add(path, reading.problem.code, reading.problem.message);
-  if (problems.patterns.length >= FILTER_LIMITS.maxPatterns) {
-    return problems.add(path, 'too_many_patterns', `at most ${FILTER_LIMITS.maxPatterns} patterns in one filter`);
+  // Distinct patterns, as the check sees them: one repeated on several fields is checked once.
+  const distinct = distinctPatterns.get(problems.patterns) ?? new Set<string>();
+  distinctPatterns.set(problems.patterns, distinct);
+  const key = `${patternFlags}/${reading.checkSource!}`;
+  if (!distinct.has(key) && distinct.size >= FILTER_LIMITS.maxPatterns) {
+    return problems.add(path, 'too_many_patterns', `at most ${FILTER_LIMITS.maxPatterns} distinct patterns in one filter`);
   }
+  distinct.add(key);
   problems.patterns.push({ path, checkSource: reading.checkSource!, flags: patternFlags });
   return new RegExp(source, patternFlags);
 }
