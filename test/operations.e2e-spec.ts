@@ -999,7 +999,16 @@ describe('A crash mid-delete leaves no dangling id', () => {
       if (inFlightAtKill < 0) kill();
       await running.exited;
 
-      const markedAtKill = await db.collection('devices').countDocuments({ deletingSince: { $exists: true } });
+      // A command the killed process sent may still commit after it died (FerretDB finishes a
+      // statement whose client is gone): the count is taken once it has stopped changing.
+      const countMarked = () => db.collection('devices').countDocuments({ deletingSince: { $exists: true } });
+      let markedAtKill = await countMarked();
+      for (let tries = 0; tries < 20; tries += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const again = await countMarked();
+        if (again === markedAtKill) break;
+        markedAtKill = again;
+      }
       const referencesToMarkedAtKill = await danglingReferences();
       service = await startService();
       // The start-up sweep ran before the service listened: nothing is left half done.
