@@ -58,3 +58,19 @@ export function scanCounts(url: string, database: string, collection: string, in
   const [[tableScans]] = sql(url, `SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'documents_${collectionId}'`);
   return { indexScans: Number(indexScans), tableScans: Number(tableScans) };
 }
+
+/**
+ * Has PostgreSQL gather the statistics of the table behind a collection now, as autovacuum
+ * would some time after a bulk load: its planner chooses between an index and a scan by them.
+ */
+export function analyze(url: string, database: string, collection: string): void {
+  const [[table] = []] = sql(
+    url,
+    `SELECT format('%I.%I', n.nspname, t.relname) FROM documentdb_api_catalog.collections c
+       JOIN pg_class t ON t.relname = 'documents_' || c.collection_id
+       JOIN pg_namespace n ON n.oid = t.relnamespace
+      WHERE c.database_name = ${literal(database)} AND c.collection_name = ${literal(collection)}`,
+  );
+  if (!table) throw new Error(`no table for ${database}.${collection} in DocumentDB's catalog`);
+  sql(url, `ANALYZE ${table}`);
+}
