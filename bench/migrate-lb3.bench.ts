@@ -15,6 +15,7 @@ import mongoose from 'mongoose';
 import { projectRoot } from '../src/database/project-root.js';
 import { resolveDatabase } from '../src/database/resolve-database.js';
 import { type MigrationReport } from '../src/migrate/lb3-migration.js';
+import { seededRandom } from './support/dataset.js';
 
 const { values } = parseArgs({
   options: { accounts: { type: 'string', default: '10000' }, devices: { type: 'string', default: '20000' } },
@@ -24,24 +25,13 @@ const DEVICES = Number(values.devices);
 const MAX_REFS = 50;
 const { ObjectId } = mongoose.Types;
 
-/** A fixed-seed generator (mulberry32), so every run converts the same data. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 async function seed(uri: string, sourceDb: string, targetDb: string): Promise<{ references: number }> {
   const client = await new mongoose.mongo.MongoClient(uri).connect();
   try {
     const source = client.db(sourceDb);
     await source.dropDatabase();
     await client.db(targetDb).dropDatabase();
-    const next = random(42);
+    const next = seededRandom(42); // the same data on every run
     // Each device as LoopBack may have stored it, and the spellings an account may use for it.
     const spellings: Array<() => unknown> = [];
     const devices: Array<Record<string, unknown>> = [];
